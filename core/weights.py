@@ -1,0 +1,373 @@
+"""Named U²-Net weights: the registry, where files are found, safe download, and loading .pth / .onnx.
+
+Search order for a model's file: an explicit path, the project's `weights/` folder (holds the bundled
+`u2netp.onnx`), then `$U2NET_HOME` or, when unset, `~/.u2net` (where rembg users already have these
+files). Missing non-bundled weights are downloaded into that last folder.
+
+Safety: `.pth` files are read only with `torch.load(weights_only=True)`, which refuses pickled code;
+files of known models are md5-checked before use, so a truncated or tampered file is never half-used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from core.errors import WeightsError, WeightsUnavailableError
+from core.model import ARCHITECTURES, build_model
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+PROJECT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+RELEASE_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
+
+ProgressCallback = Callable[[int, "int | None"], None]  # (bytes done, total bytes or None)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named model: its file, checksum, address, and the preprocessing facts its weights expect."""
+
+    name: str
+    architecture: str  # key of core.model.ARCHITECTURES
+    filename: str
+    md5: str
+    url: str
+    description: str
+    size_mb: float
+    input_size: int = 320
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    bundled: bool = False
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="u2netp",
+            architecture="u2netp",
+            filename="u2netp.onnx",
+            md5="8e83ca70e441ab06c318d82300c84806",
+            url=RELEASE_URL + "u2netp.onnx",
+            description="U²-Net† lite, 1.1 M parameters: fast general salient-object model (bundled).",
+            size_mb=4.6,
+            bundled=True,
+        ),
+        ModelSpec(
+            name="u2net",
+            architecture="u2net",
+            filename="u2net.onnx",
+            md5="60024c5c889badc19c04ad937298a77b",
+            url=RELEASE_URL + "u2net.onnx",
+            description="Full U²-Net, 44 M parameters: general salient objects, finer than u2netp.",
+            size_mb=176.0,
+        ),
+        ModelSpec(
+            name="u2net_human_seg",
+            architecture="u2net",
+            filename="u2net_human_seg.onnx",
+            md5="c09ddc2e0104f800e3e1bb4652583d1f",
+            url=RELEASE_URL + "u2net_human_seg.onnx",
+            description="Full U²-Net trained on people: the best choice for portraits.",
+            size_mb=176.0,
+        ),
+    )
+}
+DEFAULT_MODEL = "u2netp"
+RECOMMENDED_PORTRAIT_MODEL = "u2net_human_seg"
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registry entry called `name`; a clear error listing the known names otherwise."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise WeightsError(f"Unknown model {name!r}; choose one of: {', '.join(REGISTRY)}.") from None
+
+
+def download_dir() -> Path:
+    """Folder that receives downloaded weights: `$U2NET_HOME`, else `~/.u2net` (shared with rembg)."""
+    home = os.environ.get("U2NET_HOME")
+    return Path(home).expanduser() if home else Path.home() / ".u2net"
+
+
+def search_dirs() -> list[Path]:
+    """Folders searched for weight files, in order."""
+    return [PROJECT_WEIGHTS_DIR, download_dir()]
+
+
+def find_weights(spec: ModelSpec) -> Path | None:
+    """First existing file for `spec` in `search_dirs()`: `<filename>`, else the official `<name>.pth`."""
+    for folder in search_dirs():
+        for candidate in (folder / spec.filename, folder / f"{spec.name}.pth"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def md5_of(path: Path) -> str:
+    """Hex md5 of the file at `path`, read in 1 MiB blocks."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_md5(path: Path, spec: ModelSpec) -> None:
+    """Raise WeightsError unless the file at `path` has the md5 that `spec` expects."""
+    actual = md5_of(path)
+    if actual != spec.md5:
+        raise WeightsError(
+            f"{path} has md5 {actual}, but the official {spec.filename} has md5 {spec.md5}: "
+            f"the file is truncated, corrupt or has been altered. Delete it and let Portrait Studio "
+            f"download it again, or download {spec.url} yourself into {download_dir()}."
+        )
+
+
+def download_weights(
+    spec: ModelSpec,
+    *,
+    dest_dir: Path | None = None,
+    url: str | None = None,
+    progress: ProgressCallback | None = None,
+    timeout: float = 30.0,
+) -> Path:
+    """Download `spec`'s file into `dest_dir`, md5-verify it, then atomically rename it into place.
+
+    The file is streamed to a temporary name in the same folder; on any failure the temporary file is
+    removed, so nothing partial is ever left under the final name.
+    """
+    dest_dir = Path(dest_dir) if dest_dir is not None else download_dir()
+    url = url or spec.url
+    final = dest_dir / spec.filename
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WeightsUnavailableError(
+            f"Cannot create the weights folder {dest_dir} ({exc}). Set U2NET_HOME to a writable folder."
+        ) from exc
+    handle = tempfile.NamedTemporaryFile(dir=dest_dir, prefix=f".{spec.filename}.", suffix=".part", delete=False)
+    temporary = Path(handle.name)
+    try:
+        with handle:
+            digest = hashlib.md5()
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    length = response.headers.get("Content-Length")
+                    total = int(length) if length and length.isdigit() else None
+                    done = 0
+                    if progress:
+                        progress(0, total)
+                    for block in iter(lambda: response.read(1 << 16), b""):
+                        handle.write(block)
+                        digest.update(block)
+                        done += len(block)
+                        if progress:
+                            progress(done, total)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                raise WeightsUnavailableError(
+                    f"Could not download {spec.filename} from {url} ({exc}). Without a network, "
+                    f"download it on another machine and put it in {dest_dir} (or set U2NET_HOME), "
+                    f"or choose the bundled model '{DEFAULT_MODEL}'."
+                ) from exc
+        if total is not None and done != total:
+            raise WeightsUnavailableError(
+                f"The download of {spec.filename} from {url} stopped after {done} of {total} bytes. Try again."
+            )
+        if digest.hexdigest() != spec.md5:
+            raise WeightsError(
+                f"The file downloaded from {url} has md5 {digest.hexdigest()}, not the expected {spec.md5}; "
+                f"it was discarded. Try again later, or put a verified {spec.filename} in {dest_dir}."
+            )
+        os.replace(temporary, final)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return final
+
+
+def ensure_weights(
+    spec: ModelSpec, *, progress: ProgressCallback | None = None, allow_download: bool = True
+) -> Path:
+    """Path of a local file for `spec`, downloading it on first use when allowed."""
+    found = find_weights(spec)
+    if found is not None:
+        return found
+    if not allow_download:
+        raise WeightsUnavailableError(
+            f"The weights of '{spec.name}' ({spec.filename}, {spec.size_mb:.0f} MB) are not on this machine. "
+            f"Download {spec.url} and put it in {download_dir()} (or set U2NET_HOME)."
+        )
+    return download_weights(spec, progress=progress)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading into the PyTorch model
+
+
+def _architecture_of(state: dict[str, torch.Tensor], path: Path) -> str:
+    """Which architecture's exact key/shape layout `state` has; WeightsError if none."""
+    shapes = {key: tuple(value.shape) for key, value in state.items()}
+    for name in ARCHITECTURES:
+        reference = {key: tuple(value.shape) for key, value in build_model(name).state_dict().items()}
+        if shapes == reference:
+            return name
+    reference = build_model("u2net").state_dict()
+    missing = sorted(set(reference) - set(shapes))[:3]
+    unexpected = sorted(set(shapes) - set(reference))[:3]
+    raise WeightsError(
+        f"{path} is not a U²-Net checkpoint: its keys and shapes match neither u2net nor u2netp "
+        f"(e.g. missing {missing or 'none'}, unexpected {unexpected or 'none'}). Use an official "
+        f"u2net.pth / u2net_human_seg.pth / u2netp.pth or one of rembg's .onnx exports."
+    )
+
+
+def read_pth_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a `.pth` checkpoint, read with weights_only=True; a `module.` prefix is removed."""
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"Refused to load {path}: it holds Python objects besides tensors, which could run code "
+            f"when loaded. Use a plain state dict (official U²-Net .pth files are)."
+        ) from exc
+    except Exception as exc:  # zip/EOF/format errors from torch: all mean "not a readable checkpoint"
+        raise WeightsError(
+            f"{path} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}); it may be "
+            f"truncated or corrupt. Download it again."
+        ) from exc
+    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict) or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
+        raise WeightsError(f"{path} does not hold a state dict of tensors, so it is not a U²-Net checkpoint.")
+    return {key.removeprefix("module."): value for key, value in loaded.items()}
+
+
+def model_from_pth(path: Path, architecture: str | None = None) -> nn.Module:
+    """A model with the `.pth` state dict loaded strictly (architecture detected when not given)."""
+    state = read_pth_state_dict(path)
+    detected = _architecture_of(state, path)
+    if architecture is not None and detected != architecture:
+        raise WeightsError(f"{path} holds a {detected} checkpoint, but a {architecture} model was asked for.")
+    model = build_model(detected)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def _onnx_conv_weights(path: Path) -> list[tuple[str, "object", "object | None", tuple[int, ...]]]:
+    """(node name, weight, bias, dilations) of every Conv node of an ONNX file, in graph order."""
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError as exc:  # pragma: no cover - onnx is in requirements.txt
+        raise WeightsError("Reading .onnx weights needs the 'onnx' package: pip install -r requirements.txt") from exc
+    try:
+        graph = onnx.load(str(path)).graph
+    except Exception as exc:
+        raise WeightsError(
+            f"{path} is not a readable ONNX file ({type(exc).__name__}); it may be truncated or corrupt. "
+            f"Download it again."
+        ) from exc
+    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for attribute in node.attribute:
+                if attribute.name == "value":
+                    constants[node.output[0]] = numpy_helper.to_array(attribute.t)
+    convs = []
+    for node in graph.node:
+        if node.op_type != "Conv":
+            continue
+        if node.input[1] not in constants:
+            raise WeightsError(f"{path}: Conv node {node.name} takes its weights from a computed tensor.")
+        bias = constants.get(node.input[2]) if len(node.input) > 2 else None
+        dilations = next((tuple(a.ints) for a in node.attribute if a.name == "dilations"), (1, 1))
+        convs.append((node.name, constants[node.input[1]], bias, dilations))
+    return convs
+
+
+def model_from_onnx(path: Path, architecture: str | None = None) -> nn.Module:
+    """A model holding the weights of a rembg `.onnx` export (BatchNorm folded into the convolutions).
+
+    Convolution weights are copied in graph order into the model's convolutions (registered in
+    execution order), and every BatchNorm is set to the identity (weight 1, bias 0, mean 0,
+    var 1 − eps), so the PyTorch model computes what the ONNX graph computes.
+    """
+    convs = _onnx_conv_weights(path)
+    candidates = [architecture] if architecture else list(ARCHITECTURES)
+    for name in candidates:
+        model = build_model(name)
+        modules = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        if len(modules) == len(convs) and all(
+            tuple(m.weight.shape) == tuple(w.shape) and tuple(m.dilation) == d
+            for m, (_, w, _, d) in zip(modules, convs)
+        ):
+            break
+    else:
+        raise WeightsError(
+            f"{path} is not a U²-Net ONNX export: its {len(convs)} convolutions do not match the layout of "
+            f"{' or '.join(candidates)}. Use one of rembg's u2net / u2netp / u2net_human_seg .onnx files."
+        )
+    with torch.no_grad():
+        for module, (_, weight, bias, _) in zip(modules, convs):
+            module.weight.copy_(torch.from_numpy(weight.copy()))
+            if bias is not None:
+                module.bias.copy_(torch.from_numpy(bias.copy()))
+            else:
+                module.bias.zero_()
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.weight.fill_(1.0)
+                module.bias.zero_()
+                module.running_mean.zero_()
+                module.running_var.fill_(1.0 - module.eps)
+    return model.eval()
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    """A model in eval mode plus where its weights came from."""
+
+    model: nn.Module
+    spec: ModelSpec
+    path: Path
+
+
+def load_weights(
+    name: str = DEFAULT_MODEL,
+    *,
+    path: str | os.PathLike | None = None,
+    progress: ProgressCallback | None = None,
+    allow_download: bool = True,
+) -> LoadedWeights:
+    """Load the named model (from `path` when given), md5-checking files of known models first."""
+    spec = get_spec(name)
+    if path is not None:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise WeightsError(f"Weights file {file} does not exist. Check the path.")
+    else:
+        file = ensure_weights(spec, progress=progress, allow_download=allow_download)
+    if file.name == spec.filename:
+        verify_md5(file, spec)
+    suffix = file.suffix.lower()
+    if suffix == ".onnx":
+        model = model_from_onnx(file, spec.architecture)
+    elif suffix in (".pth", ".pt"):
+        model = model_from_pth(file, spec.architecture)
+    else:
+        raise WeightsError(f"{file}: weights must be a .pth (PyTorch) or .onnx (rembg) file.")
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return LoadedWeights(model=model, spec=spec, path=file)
