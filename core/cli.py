@@ -1,0 +1,170 @@
+"""Command line: `python -m core {mask,cutout,replace} INPUT -o OUTPUT [options]`.
+
+INPUT is a file (OUTPUT is then the output file; its suffix picks PNG, JPEG or WebP) or a folder
+(OUTPUT is then a folder that receives `<stem>.png` for every image in INPUT). A file that cannot be
+read is reported and skipped; the others are still processed, and the exit status is 1 if anything
+failed (2 for a usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from core.composite import Background
+from core.errors import PortraitStudioError
+from core.imageio import format_from_suffix, read_rgb
+from core.pipeline import OutputKind, process
+from core.refine import RefineSettings, field_specs
+from core.segmentation import DEVICE_CHOICES, Segmenter, get_segmenter
+from core.weights import DEFAULT_MODEL, REGISTRY
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+KINDS: dict[str, OutputKind] = {"mask": "mask", "cutout": "cutout", "replace": "composite"}
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser; refinement options are generated from RefineSettings' fields."""
+    parser = argparse.ArgumentParser(prog="python -m core", description="Portrait Studio: cut people out of photos with U²-Net.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    helps = {"mask": "write the alpha mask (grey PNG)", "cutout": "write the RGBA cut-out", "replace": "put the subject on a new background"}
+    defaults = RefineSettings()
+    for command, text in helps.items():
+        sub = commands.add_parser(command, help=text, description=text)
+        sub.add_argument("input", type=Path, help="an image file or a folder of images")
+        sub.add_argument("-o", "--output", type=Path, required=True, help="output file, or output folder when INPUT is a folder")
+        if command == "replace":
+            sub.add_argument(
+                "--background", required=True,
+                help="an image PATH (cover-fitted, never stretched), a colour #RRGGBB, 'blur' (blurred original) or 'transparent'",
+            )
+        sub.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(REGISTRY), help=f"model (default {DEFAULT_MODEL})")
+        sub.add_argument("--weights", type=Path, help="explicit weights file (.onnx or .pth) for --model")
+        sub.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="device (default: auto = CUDA, MPS, CPU)")
+        sub.add_argument("--no-refine", action="store_true", help="write the raw network mask, skipping all refinement")
+        group = sub.add_argument_group("refinement (sizes in %% of the image's long side)")
+        for spec in field_specs():
+            default = getattr(defaults, spec.name)
+            if spec.type is bool:
+                group.add_argument(_option(spec.name), action=argparse.BooleanOptionalAction, default=default, help=f"{spec.help} (default {default})")
+            else:
+                group.add_argument(_option(spec.name), type=float, default=default, metavar="X", help=f"{spec.help} [{spec.min}–{spec.max}, default {default}]")
+    return parser
+
+
+class ProgressLine:
+    """A one-line text progress bar on a stream (stderr), redrawn in place when it is a terminal."""
+
+    def __init__(self, stream: TextIO, label: str, width: int = 28) -> None:
+        self.stream, self.label, self.width = stream, label, width
+        self.live = stream.isatty()
+
+    def update(self, done: int, total: int | None, suffix: str = "") -> None:
+        if total:
+            filled = int(self.width * done / total)
+            bar = f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total}"
+        else:
+            bar = f"{done}"
+        line = f"{self.label} {bar} {suffix}".rstrip()
+        if self.live:
+            self.stream.write("\r" + line + "\x1b[K")
+        elif not total or done == total or suffix:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _download_progress(stream: TextIO):
+    bar = ProgressLine(stream, "downloading weights")
+    last = [-1]
+
+    def report(done: int, total: int | None) -> None:
+        megabytes = done >> 20
+        if megabytes != last[0] or done == total:
+            last[0] = megabytes
+            bar.update(megabytes, (total >> 20) if total else None, "MB")
+
+    return report
+
+
+def _jobs(source: Path, target: Path) -> list[tuple[Path, Path]]:
+    """(input file, output file) pairs; a folder gives `<stem>.png` per image (duplicate stems keep their suffix)."""
+    if source.is_file():
+        return [(source, target)]
+    files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    stems = [p.stem for p in files]
+    return [(p, target / (f"{p.stem}.png" if stems.count(p.stem) == 1 else f"{p.name}.png")) for p in files]
+
+
+def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if not args.input.exists():
+        print(f"error: {args.input} does not exist", file=stderr)
+        return 2
+    folder_mode = args.input.is_dir()
+    try:
+        settings = None if args.no_refine else RefineSettings(**{s.name: getattr(args, s.name) for s in field_specs()})
+        background = Background.parse(args.background, read_rgb) if args.command == "replace" else None
+        if not folder_mode:
+            format_from_suffix(args.output)
+        elif args.output.exists() and not args.output.is_dir():
+            raise PortraitStudioError(f"{args.output} is a file; with a folder as INPUT, -o must be a folder.")
+        segmenter = get_segmenter(args.model, args.device, weights_path=args.weights, progress=_download_progress(stderr))
+    except PortraitStudioError as exc:
+        print(f"error: {exc}", file=stderr)
+        return 2
+    jobs = _jobs(args.input, args.output)
+    if folder_mode:
+        args.output.mkdir(parents=True, exist_ok=True)
+        if not jobs:
+            print(f"error: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {args.input}", file=stderr)
+            return 1
+    return _process_all(jobs, segmenter, KINDS[args.command], settings, background, stdout, stderr)
+
+
+def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, settings, background, stdout, stderr) -> int:
+    failures = 0
+    bar = ProgressLine(stderr, "images") if len(jobs) > 1 else None
+    for index, (source, target) in enumerate(jobs, start=1):
+        start = time.perf_counter()
+        try:
+            result = process(str(source), segmenter, kind=kind, settings=settings, background=background, fmt=format_from_suffix(target))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(result.encoded)
+            status = f"{source.name} -> {target} ({time.perf_counter() - start:.2f} s)"
+            for note in result.decoded.notes:
+                status += f"; note: {note}"
+            if bar is None:
+                print(status, file=stdout)
+        except PortraitStudioError as exc:
+            failures += 1
+            status = f"skipped {source.name}: {exc}"
+            print(f"error: {status}", file=stderr)
+        except (OSError, MemoryError, RuntimeError, ValueError) as exc:  # keep going over a folder
+            failures += 1
+            status = f"skipped {source.name}: unexpected {type(exc).__name__}: {exc}"
+            print(f"error: {status}", file=stderr)
+        if bar is not None:
+            bar.update(index, len(jobs), source.name)
+    if bar is not None:
+        bar.close()
+        print(f"{len(jobs) - failures} of {len(jobs)} images written to {jobs[0][1].parent}", file=stdout)
+    return 1 if failures else 0
+
+
+def main() -> None:
+    """Entry point of `python -m core`."""
+    sys.exit(run())

@@ -1,0 +1,120 @@
+"""The whole pipeline as timed stages: decode → preprocess → inference → resize → refine → composite → encode.
+
+The command line, the dashboard and the benchmarks all go through these functions, so the timings
+they report name the same stages. A photo's own transparency (PNG/WebP with alpha) is respected as
+a constraint: the final alpha is never higher than the file's alpha, so pixels the user already cut
+away stay cut away.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from core.composite import Background, composite, mask_image
+from core.imageio import DecodedImage, decode_image, encode_image
+from core.refine import RefineSettings, refine
+from core.segmentation import Segmenter, normalize_prediction, preprocess, resize_prediction
+
+STAGES = ("decode", "preprocess", "inference", "resize", "refine", "composite", "encode")
+OutputKind = Literal["mask", "cutout", "composite"]
+
+
+@dataclass
+class StageTimer:
+    """Wall-clock seconds per stage, in the order the stages ran."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+
+def predict(image: np.ndarray, segmenter: Segmenter, timer: StageTimer | None = None) -> np.ndarray:
+    """image: uint8 HxWx3 → float32 S×S in [0, 1]: the normalised network output (cacheable, small)."""
+    timer = timer or StageTimer()
+    with timer.stage("preprocess"):
+        batch = preprocess(image, segmenter.spec)
+    with timer.stage("inference"):
+        return normalize_prediction(segmenter.forward(batch))
+
+
+def alpha_from_prediction(
+    prediction: np.ndarray,
+    shape: tuple[int, int],
+    settings: RefineSettings | None,
+    source_alpha: np.ndarray | None = None,
+    timer: StageTimer | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """prediction: float32 S×S → (raw alpha, refined alpha), both float32 HxW in [0, 1].
+
+    `settings=None` skips refinement; `source_alpha` (the file's own transparency) caps the result.
+    """
+    timer = timer or StageTimer()
+    with timer.stage("resize"):
+        raw = resize_prediction(prediction, shape)
+    with timer.stage("refine"):
+        refined = refine(raw, settings) if settings is not None else raw
+        if source_alpha is not None:
+            refined = np.minimum(refined, source_alpha)
+    return raw, refined
+
+
+def render(image: np.ndarray, alpha: np.ndarray, kind: OutputKind, background: Background | None = None) -> np.ndarray:
+    """The output picture: mask uint8 HxW, cutout uint8 HxWx4, or composite uint8 HxWx3 (HxWx4 if transparent)."""
+    if kind == "mask":
+        return mask_image(alpha)
+    if kind == "cutout":
+        return composite(image, alpha, Background(kind="transparent"))
+    if kind == "composite":
+        return composite(image, alpha, background or Background(kind="color"))
+    raise ValueError(f"Unknown output kind {kind!r}; choose mask, cutout or composite.")
+
+
+@dataclass
+class ProcessResult:
+    """Everything one photo produced, with per-stage timings."""
+
+    decoded: DecodedImage
+    raw_alpha: np.ndarray
+    alpha: np.ndarray
+    output: np.ndarray
+    encoded: bytes
+    timer: StageTimer
+
+
+def process(
+    source: bytes | str,
+    segmenter: Segmenter,
+    *,
+    kind: OutputKind = "composite",
+    settings: RefineSettings | None = None,
+    background: Background | None = None,
+    fmt: str = "png",
+) -> ProcessResult:
+    """File bytes or path in → encoded output bytes out, every stage timed. Raises PortraitStudioError on bad input."""
+    timer = StageTimer()
+    settings = settings if settings is not None else RefineSettings()
+    with timer.stage("decode"):
+        decoded = decode_image(source)
+    prediction = predict(decoded.rgb, segmenter, timer)
+    raw, alpha = alpha_from_prediction(prediction, decoded.rgb.shape[:2], settings, decoded.alpha, timer)
+    with timer.stage("composite"):
+        output = render(decoded.rgb, alpha, kind, background)
+    with timer.stage("encode"):
+        encoded = encode_image(output, fmt)
+    return ProcessResult(decoded, raw, alpha, output, encoded, timer)
