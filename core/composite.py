@@ -1,0 +1,350 @@
+"""Compositing with STRAIGHT (not premultiplied) alpha: new backgrounds, cut-outs and previews.
+
+``out = fg * a + bg * (1 - a)`` is computed in float32 and converted to uint8 with round-half-down
+(``ceil(x - 0.5)``), so a 200-grey pixel at alpha 0.5 over white is 227.5 -> 227 (the premultiplied
+bug, fg * a * a + bg * (1 - a), would give 177). Pure functions on numpy arrays; inputs are never
+modified in place.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from core.errors import SettingsError
+from core.refine import as_alpha, pixels_from_pct
+
+__all__ = [
+    "Background",
+    "blend",
+    "blend_float",
+    "blurred_background",
+    "checkerboard",
+    "composite",
+    "cover_fit",
+    "cutout_rgba",
+    "mask_image",
+    "over_checkerboard",
+    "parse_color",
+    "solid_background",
+    "to_uint8",
+]
+
+_HEX6 = re.compile(r"#?([0-9a-fA-F]{6})")
+_HEX3 = re.compile(r"#([0-9a-fA-F]{3})")
+
+#: Above this blur sigma (px) the blurred background is computed on a downscaled copy.
+_BLUR_LOWRES_SIGMA = 8.0
+#: Regulariser of the normalised convolution, in units of blurred weight (see blurred_background).
+_BLUR_EPS = 1e-3
+
+BackgroundKind = Literal["color", "image", "blur", "transparent"]
+_KINDS = ("color", "image", "blur", "transparent")
+
+
+# ------------------------------------------------------------------------------------ validation
+
+
+def _check_image(image: Any, name: str, channels: tuple[int, ...] = (3,)) -> np.ndarray:
+    if not isinstance(image, np.ndarray):
+        raise SettingsError(f"{name} must be a numpy array (uint8 HxWx3), got {type(image).__name__}.")
+    want = " or ".join(f"HxWx{c}" for c in channels)
+    if image.ndim != 3 or image.shape[2] not in channels:
+        raise SettingsError(
+            f"{name} must be a uint8 {want} image, got shape {image.shape}; "
+            f"convert it to RGB first (e.g. PIL's .convert('RGB'))."
+        )
+    if image.shape[0] == 0 or image.shape[1] == 0:
+        raise SettingsError(f"{name} is empty (shape {image.shape}); pass a non-empty image.")
+    if image.dtype != np.uint8:
+        raise SettingsError(
+            f"{name} must have dtype uint8 (0..255), got {image.dtype}; "
+            f"convert with np.clip(x, 0, 255).astype(np.uint8)."
+        )
+    return image
+
+
+def _check_size(size: Any) -> tuple[int, int]:
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
+        or min(size) < 1
+    ):
+        raise SettingsError(f"size must be (height, width) in whole pixels >= 1, got {size!r}.")
+    return int(size[0]), int(size[1])
+
+
+def _check_alpha_matches(alpha: np.ndarray, image: np.ndarray, name: str = "alpha") -> np.ndarray:
+    a = as_alpha(alpha, name)
+    if a.shape != image.shape[:2]:
+        raise SettingsError(
+            f"{name} has shape {a.shape} but the image is {image.shape[0]}x{image.shape[1]}; "
+            f"resize the matte to the image size."
+        )
+    return a
+
+
+def _check_color(color: Any) -> tuple[int, int, int]:
+    if isinstance(color, str):
+        return parse_color(color)
+    if (
+        isinstance(color, (tuple, list, np.ndarray))
+        and len(color) == 3
+        and all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) and 0 <= c <= 255 for c in color)
+    ):
+        return (int(color[0]), int(color[1]), int(color[2]))
+    raise SettingsError(
+        f"A colour must be (r, g, b) with integers 0..255 or a hex string like '#1e90ff', got {color!r}."
+    )
+
+
+# -------------------------------------------------------------------------------------- blending
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """float array (0..255 scale) -> uint8 of the same shape, rounding half down: ceil(x - 0.5), clipped."""
+    return np.clip(np.ceil(np.asarray(x, dtype=np.float32) - np.float32(0.5)), 0, 255).astype(np.uint8)
+
+
+def blend_float(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """fg uint8 HxWx3, alpha float32 HxW in [0, 1], bg uint8 HxWx3 -> float32 HxWx3 = fg*a + bg*(1-a) in 0..255."""
+    fg = _check_image(foreground, "foreground")
+    bg = _check_image(background, "background")
+    if fg.shape != bg.shape:
+        raise SettingsError(
+            f"foreground {fg.shape} and background {bg.shape} differ in size; "
+            f"fit the background first with cover_fit(background, foreground.shape[:2])."
+        )
+    a = _check_alpha_matches(alpha, fg)[..., None]
+    return fg.astype(np.float32) * a + bg.astype(np.float32) * (np.float32(1.0) - a)
+
+
+def blend(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """fg uint8 HxWx3, alpha float32 HxW in [0, 1], bg uint8 HxWx3 -> uint8 HxWx3 (straight alpha, round half down)."""
+    return to_uint8(blend_float(foreground, alpha, background))
+
+
+# ----------------------------------------------------------------------------------- backgrounds
+
+
+def cover_fit(background: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 hxwxC (C = 3 or 4) -> uint8 HxWxC for size=(H, W): uniform scale to cover, then centre crop."""
+    img = _check_image(background, "background", channels=(3, 4))
+    H, W = _check_size(size)
+    h, w = img.shape[:2]
+    scale = max(H / h, W / w)
+    # One side lands exactly on the target, the other overhangs; never stretch.
+    new_h = max(H, int(round(h * scale)))
+    new_w = max(W, int(round(w * scale)))
+    if (new_h, new_w) != (h, w):
+        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC  # cv2 saturates uint8 (clips)
+        img = cv2.resize(img, (new_w, new_h), interpolation=interp)
+    top = (new_h - H) // 2
+    left = (new_w - W) // 2
+    return np.ascontiguousarray(img[top : top + H, left : left + W]).copy()
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """'#RRGGBB', 'RRGGBB' or '#RGB' (any case) -> (r, g, b) ints 0..255."""
+    if not isinstance(text, str):
+        raise SettingsError(f"A colour must be a hex string like '#1e90ff', got {text!r}.")
+    s = text.strip()
+    m = _HEX6.fullmatch(s)
+    if m:
+        h = m.group(1)
+        return (int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16))
+    m = _HEX3.fullmatch(s)
+    if m:
+        h = m.group(1)
+        return (int(h[0] * 2, 16), int(h[1] * 2, 16), int(h[2] * 2, 16))
+    raise SettingsError(
+        f"Cannot read {text!r} as a colour; use hex like '#1e90ff', '1E90FF' or '#fff'."
+    )
+
+
+def solid_background(color: tuple[int, int, int] | str, size: tuple[int, int]) -> np.ndarray:
+    """(r, g, b) 0..255 or hex string, size=(H, W) -> uint8 HxWx3 filled with that colour."""
+    rgb = _check_color(color)
+    H, W = _check_size(size)
+    out = np.empty((H, W, 3), dtype=np.uint8)
+    out[...] = np.array(rgb, dtype=np.uint8)
+    return out
+
+
+def blurred_background(image_rgb: np.ndarray, alpha: np.ndarray, sigma_pct: float = 2.0) -> np.ndarray:
+    """image uint8 HxWx3, alpha float32 HxW in [0, 1] -> uint8 HxWx3 blur of the background only.
+
+    Normalised convolution with weight w = 1 - alpha, so the subject does not bleed into the blur:
+        plate = (G(I*w) + eps*m) / (G(w) + eps),   G = Gaussian, sigma = sigma_pct % of the long side,
+    with m the mean background colour sum(I*w)/sum(w) and eps = 1e-3. Where G(w) >> eps this is
+    the plain normalised convolution G(I*w)/G(w); where G(w) ~ 0 (deep inside a large subject) it
+    fades smoothly to the mean background colour m instead of dividing by ~0. If the matte has no
+    background at all (sum(w) < 1 pixel), there is nothing to protect and a plain Gaussian blur of
+    the image is returned.
+    """
+    img = _check_image(image_rgb, "image_rgb")
+    a = _check_alpha_matches(alpha, img)
+    if isinstance(sigma_pct, bool) or not isinstance(sigma_pct, (int, float, np.integer, np.floating)) or not (
+        math.isfinite(float(sigma_pct)) and sigma_pct > 0
+    ):
+        raise SettingsError(f"Blur strength must be a positive % of the long side (e.g. 2.0), got {sigma_pct!r}.")
+    h, w = img.shape[:2]
+    sigma_px = pixels_from_pct(float(sigma_pct), img.shape)
+    src = img.astype(np.float32)
+    weight = np.float32(1.0) - a
+
+    total = float(weight.sum(dtype=np.float64))
+    if total < 1.0:
+        plain = cv2.GaussianBlur(src, (0, 0), sigma_px, sigma_px, borderType=cv2.BORDER_REPLICATE)
+        return to_uint8(plain)
+
+    num = src * weight[..., None]
+    mean_bg = num.reshape(-1, 3).sum(axis=0, dtype=np.float64) / total
+
+    # Speed: for a large sigma, blur a downscaled copy (area-averaged, so the weighted sums are kept)
+    # where sigma is ~8 px, then resize the quotient back up with INTER_LINEAR. A Gaussian that wide
+    # has no detail a bilinear upscale would lose.
+    lh, lw = h, w
+    if sigma_px > _BLUR_LOWRES_SIGMA:
+        f = _BLUR_LOWRES_SIGMA / sigma_px
+        lh, lw = max(1, int(round(h * f))), max(1, int(round(w * f)))
+        num = cv2.resize(num, (lw, lh), interpolation=cv2.INTER_AREA)
+        weight = cv2.resize(weight, (lw, lh), interpolation=cv2.INTER_AREA)
+    sx, sy = sigma_px * lw / w, sigma_px * lh / h
+    g_num = cv2.GaussianBlur(num, (0, 0), sx, sy, borderType=cv2.BORDER_REPLICATE)
+    g_w = cv2.GaussianBlur(weight, (0, 0), sx, sy, borderType=cv2.BORDER_REPLICATE)
+    eps = np.float32(_BLUR_EPS)
+    plate = (g_num + eps * mean_bg.astype(np.float32)) / (g_w[..., None] + eps)
+    if (lh, lw) != (h, w):
+        plate = cv2.resize(plate, (w, h), interpolation=cv2.INTER_LINEAR)
+    return to_uint8(plate)
+
+
+@dataclass(frozen=True)
+class Background:
+    """What goes behind the subject: a colour, an image (uint8 HxWx3), a blur of the photo, or transparency."""
+
+    kind: BackgroundKind
+    color: tuple[int, int, int] = (255, 255, 255)
+    image: np.ndarray | None = None
+    blur_sigma_pct: float = 2.0
+
+    def __post_init__(self) -> None:
+        """Validate the fields; raises SettingsError saying what to change."""
+        if self.kind not in _KINDS:
+            raise SettingsError(
+                f"Unknown background kind {self.kind!r}; use one of {', '.join(_KINDS)}."
+            )
+        object.__setattr__(self, "color", _check_color(self.color))
+        if self.kind == "image":
+            if self.image is None:
+                raise SettingsError("An image background needs an image; pass image=<uint8 HxWx3 array>.")
+            img = _check_image(self.image, "background image")
+            frozen = img.copy()
+            frozen.flags.writeable = False
+            object.__setattr__(self, "image", frozen)
+        elif self.image is not None:
+            raise SettingsError(f"Only kind='image' takes an image, but kind is {self.kind!r}.")
+        s = self.blur_sigma_pct
+        if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(float(s)) and 0 < float(s) <= 50
+        ):
+            raise SettingsError(f"blur_sigma_pct must be a number in (0, 50] % of the long side, got {s!r}.")
+        object.__setattr__(self, "blur_sigma_pct", float(s))
+
+    # A frozen dataclass would compare/hash the ndarray field directly, which numpy refuses.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Background):
+            return NotImplemented
+        same_image = (self.image is None and other.image is None) or (
+            self.image is not None and other.image is not None and np.array_equal(self.image, other.image)
+        )
+        return (
+            self.kind == other.kind
+            and self.color == other.color
+            and self.blur_sigma_pct == other.blur_sigma_pct
+            and same_image
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.color, self.blur_sigma_pct, None if self.image is None else self.image.shape))
+
+    @classmethod
+    def parse(cls, text: str, load_image: Callable[[str], np.ndarray]) -> Background:
+        """CLI value -> Background: '#RRGGBB'/'RRGGBB'/'#RGB' colour, 'blur', 'transparent', else an image path."""
+        if not isinstance(text, str) or not text.strip():
+            raise SettingsError(
+                "Background is empty; give a colour like '#ffffff', 'blur', 'transparent' or an image path."
+            )
+        s = text.strip()
+        if s.lower() == "blur":
+            return cls(kind="blur")
+        if s.lower() == "transparent":
+            return cls(kind="transparent")
+        if _HEX6.fullmatch(s) or _HEX3.fullmatch(s):
+            return cls(kind="color", color=parse_color(s))
+        return cls(kind="image", image=load_image(s))
+
+
+# ------------------------------------------------------------------------------ outputs, previews
+
+
+def cutout_rgba(image_rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """image uint8 HxWx3, alpha float32 HxW in [0, 1] -> uint8 HxWx4, straight alpha = rint(alpha*255)."""
+    img = _check_image(image_rgb, "image_rgb")
+    a = _check_alpha_matches(alpha, img)
+    out = np.empty(img.shape[:2] + (4,), dtype=np.uint8)
+    out[..., :3] = img
+    out[..., 3] = mask_image(a)
+    return out
+
+
+def composite(image_rgb: np.ndarray, alpha: np.ndarray, background: Background) -> np.ndarray:
+    """image uint8 HxWx3, alpha float32 HxW in [0, 1] -> uint8 HxWx3 (colour/image/blur) or HxWx4 (transparent)."""
+    if not isinstance(background, Background):
+        raise SettingsError(
+            f"background must be a Background, got {type(background).__name__}; "
+            f"e.g. Background('color', color=(255, 255, 255)) or Background.parse('#ffffff', load)."
+        )
+    img = _check_image(image_rgb, "image_rgb")
+    a = _check_alpha_matches(alpha, img)
+    if background.kind == "transparent":
+        return cutout_rgba(img, a)
+    if background.kind == "color":
+        bg = solid_background(background.color, img.shape[:2])
+    elif background.kind == "image":
+        bg = cover_fit(background.image, img.shape[:2])
+    else:  # "blur"
+        bg = blurred_background(img, a, background.blur_sigma_pct)
+    return blend(img, a, bg)
+
+
+def mask_image(alpha: np.ndarray) -> np.ndarray:
+    """alpha float32 HxW in [0, 1] -> uint8 HxW = rint(alpha * 255), e.g. to save the matte as a PNG."""
+    a = as_alpha(alpha)
+    return np.rint(a * np.float32(255.0)).astype(np.uint8)
+
+
+def checkerboard(size: tuple[int, int], square: int = 16) -> np.ndarray:
+    """size=(H, W) -> uint8 HxWx3 grey checkerboard: 255 where (row//square + col//square) is even, else 204."""
+    H, W = _check_size(size)
+    if isinstance(square, bool) or not isinstance(square, (int, np.integer)) or square < 1:
+        raise SettingsError(f"Checkerboard square must be a whole number of pixels >= 1, got {square!r}.")
+    rows = (np.arange(H) // square)[:, None]
+    cols = (np.arange(W) // square)[None, :]
+    grey = np.where((rows + cols) % 2 == 0, 255, 204).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=2)
+
+
+def over_checkerboard(rgba: np.ndarray, square: int = 16) -> np.ndarray:
+    """uint8 HxWx4 straight-alpha cut-out -> uint8 HxWx3 preview over a grey checkerboard."""
+    img = _check_image(rgba, "rgba", channels=(4,))
+    a = img[..., 3].astype(np.float32) / np.float32(255.0)
+    return blend(np.ascontiguousarray(img[..., :3]), a, checkerboard(img.shape[:2], square))

@@ -1,0 +1,358 @@
+"""Mask refinement: pure step functions on a float alpha matte and the settings that drive them.
+
+Every function takes and returns ``alpha: float32 HxW in [0, 1]`` and never modifies its input.
+Sizes that depend on resolution are stored in percent of the image's long side
+(``pixels_from_pct``), so one setting means the same on a 600 px and on a 6000 px photo.
+All filters use ``cv2.BORDER_REPLICATE``, so a subject that touches the frame is not eaten away at
+the border.
+
+``RefineSettings`` is the single source of defaults, ranges and help texts for the UI, the CLI and
+the benchmarks; ``field_specs()`` describes its fields for building widgets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+
+from core.errors import SettingsError
+
+__all__ = [
+    "FieldSpec",
+    "RefineSettings",
+    "apply_levels",
+    "as_alpha",
+    "bilateral_filter",
+    "disk_kernel",
+    "feather",
+    "field_specs",
+    "kernel_size",
+    "morph_close",
+    "morph_open",
+    "pixels_from_pct",
+    "refine",
+    "settings_help",
+]
+
+#: Largest bilateral window (pixels). Beyond sigma_space ~7.5 px the window, not sigma, limits reach.
+MAX_BILATERAL_DIAMETER = 31
+
+# Values this far outside [0, 1] (float round-off from upstream arithmetic) are clipped silently.
+_RANGE_TOLERANCE = 1e-4
+
+
+# --------------------------------------------------------------------------------------- settings
+
+
+def _float_field(default: float, lo: float, hi: float, step: float, group: str, help: str) -> Any:
+    return field(
+        default=default,
+        metadata={"help": help, "min": lo, "max": hi, "step": step, "group": group},
+    )
+
+
+def _bool_field(default: bool, group: str, help: str) -> Any:
+    return field(default=default, metadata={"help": help, "group": group})
+
+
+@dataclass(frozen=True)
+class RefineSettings:
+    """All mask-refinement parameters with their defaults; sizes are % of the image's long side."""
+
+    bilateral: bool = _bool_field(
+        True, "bilateral", "Smooth the mask edge while keeping it sharp (edge-preserving filter)."
+    )
+    bilateral_sigma_space_pct: float = _float_field(
+        0.5, 0.05, 5.0, 0.05, "bilateral",
+        "Reach of the edge smoothing, in % of the long side: larger irons out bigger wiggles.",
+    )
+    bilateral_sigma_color: float = _float_field(
+        0.1, 0.01, 1.0, 0.01, "bilateral",
+        "How different two alpha values may be and still be averaged: larger softens the edge more.",
+    )
+    levels: bool = _bool_field(
+        True, "levels", "Push almost-transparent and almost-opaque mask values to 0 and 1."
+    )
+    black_point: float = _float_field(
+        0.1, 0.0, 0.99, 0.01, "levels",
+        "Mask values at or below this become fully transparent: raise it to drop faint haze.",
+    )
+    white_point: float = _float_field(
+        0.9, 0.01, 1.0, 0.01, "levels",
+        "Mask values at or above this become fully opaque: lower it to make the subject solid.",
+    )
+    opening: bool = _bool_field(
+        True, "opening", "Remove small specks and thin spurs outside the subject (morphological opening)."
+    )
+    opening_size_pct: float = _float_field(
+        0.5, 0.1, 5.0, 0.05, "opening",
+        "Specks and spurs thinner than this (% of the long side) are removed from the edge.",
+    )
+    closing: bool = _bool_field(
+        True, "closing", "Fill small holes and gaps inside the subject (morphological closing)."
+    )
+    closing_size_pct: float = _float_field(
+        1.0, 0.1, 5.0, 0.05, "closing",
+        "Holes and notches narrower than this (% of the long side) are filled in.",
+    )
+    feather: bool = _bool_field(
+        True, "feather", "Soften the final edge with a Gaussian blur so it blends into the background."
+    )
+    feather_sigma_pct: float = _float_field(
+        0.15, 0.0, 2.0, 0.01, "feather",
+        "Width of the soft edge, in % of the long side: 0 keeps the edge hard.",
+    )
+
+    def __post_init__(self) -> None:
+        """Check types and ranges of every field; raises SettingsError naming the field and range."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("bool", bool):
+                if not isinstance(value, (bool, np.bool_)):
+                    raise SettingsError(
+                        f"Setting '{f.name}' must be true or false, got {value!r}."
+                    )
+                object.__setattr__(self, f.name, bool(value))
+                continue
+            lo, hi = f.metadata["min"], f.metadata["max"]
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise SettingsError(
+                    f"Setting '{f.name}' must be a number between {lo} and {hi}, got {value!r}."
+                )
+            value = float(value)
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise SettingsError(
+                    f"Setting '{f.name}' is {value!r}; choose a value between {lo} and {hi}."
+                )
+            object.__setattr__(self, f.name, value)
+        if self.black_point >= self.white_point:
+            raise SettingsError(
+                f"Setting 'black_point' ({self.black_point}) must be below 'white_point' "
+                f"({self.white_point}); lower the black point or raise the white point."
+            )
+
+    def to_dict(self) -> dict[str, bool | float]:
+        """Plain dict of all fields (JSON-serialisable), e.g. for saving a preset."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RefineSettings:
+        """Build settings from a dict such as a JSON preset; missing keys take their defaults."""
+        if not isinstance(d, Mapping):
+            raise SettingsError(
+                f"Refinement settings must be a mapping of name -> value (a JSON object), "
+                f"got {type(d).__name__}."
+            )
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(str(k) for k in d if k not in names)
+        if unknown:
+            raise SettingsError(
+                f"Unknown refinement setting(s): {', '.join(unknown)}. "
+                f"Valid names are: {', '.join(names)}."
+            )
+        return cls(**dict(d))
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Description of one RefineSettings field, for building a UI widget (slider or checkbox)."""
+
+    name: str
+    type: type  # bool or float
+    default: bool | float
+    help: str
+    group: str
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+
+
+def field_specs() -> list[FieldSpec]:
+    """One FieldSpec per RefineSettings field, in declaration order (each switch before its sliders)."""
+    specs = []
+    for f in dataclasses.fields(RefineSettings):
+        is_bool = f.type in ("bool", bool)
+        specs.append(
+            FieldSpec(
+                name=f.name,
+                type=bool if is_bool else float,
+                default=f.default,
+                help=f.metadata["help"],
+                group=f.metadata["group"],
+                min=None if is_bool else f.metadata["min"],
+                max=None if is_bool else f.metadata["max"],
+                step=None if is_bool else f.metadata["step"],
+            )
+        )
+    return specs
+
+
+def settings_help() -> dict[str, str]:
+    """Field name -> one-line help text, for every RefineSettings field."""
+    return {f.name: f.metadata["help"] for f in dataclasses.fields(RefineSettings)}
+
+
+# ---------------------------------------------------------------------------------------- helpers
+
+
+def pixels_from_pct(pct: float, shape: tuple[int, ...]) -> float:
+    """Convert a size in % of the long side to pixels for an image of shape (h, w, ...): pct/100*max(h, w)."""
+    if len(shape) < 2:
+        raise SettingsError(f"Expected an image shape (height, width, ...), got {shape!r}.")
+    return float(pct) / 100.0 * max(int(shape[0]), int(shape[1]))
+
+
+def kernel_size(pct: float, shape: tuple[int, ...]) -> int:
+    """Odd kernel diameter (int >= 1) nearest to pct % of the long side; 1 means the step is a no-op."""
+    px = pixels_from_pct(pct, shape)
+    if not math.isfinite(px) or px < 0:
+        raise SettingsError(f"A kernel size must be a non-negative percentage, got {pct!r}.")
+    # Nearest odd integer; an exact tie (an even integer, e.g. 4 px) goes up (to 5).
+    return 2 * int(math.floor(px / 2.0)) + 1
+
+
+def disk_kernel(size_px: int) -> np.ndarray:
+    """Round structuring element: uint8 size x size, 1 where (dx² + dy²) <= (size/2)²."""
+    # Not cv2.MORPH_ELLIPSE: at 3x3 that is a '+' cross, which would cut the corners off a 3x3 square.
+    r = (size_px - 1) / 2.0
+    yy, xx = np.mgrid[0:size_px, 0:size_px]
+    return (((yy - r) ** 2 + (xx - r) ** 2) <= (size_px / 2.0) ** 2).astype(np.uint8)
+
+
+def as_alpha(alpha: Any, name: str = "alpha") -> np.ndarray:
+    """Validate a matte and return a new float32 HxW copy in [0, 1] (float64 input is converted)."""
+    if not isinstance(alpha, np.ndarray):
+        raise SettingsError(f"{name} must be a numpy array (float32 HxW in [0, 1]), got {type(alpha).__name__}.")
+    if alpha.ndim != 2:
+        raise SettingsError(
+            f"{name} must be a single-channel HxW array, got shape {alpha.shape}; "
+            f"pass one channel, e.g. mask[..., 0]."
+        )
+    if alpha.shape[0] == 0 or alpha.shape[1] == 0:
+        raise SettingsError(f"{name} is empty (shape {alpha.shape}); pass a non-empty matte.")
+    if not np.issubdtype(alpha.dtype, np.floating):
+        hint = " (for an 8-bit mask use mask.astype(np.float32) / 255)" if alpha.dtype == np.uint8 else ""
+        raise SettingsError(f"{name} must be float32 in [0, 1], got dtype {alpha.dtype}{hint}.")
+    out = np.array(alpha, dtype=np.float32, copy=True)
+    if not np.all(np.isfinite(out)):
+        raise SettingsError(f"{name} contains NaN or infinite values; check the model output.")
+    lo, hi = float(out.min()), float(out.max())
+    if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
+        raise SettingsError(
+            f"{name} must lie in [0, 1], got values from {lo:g} to {hi:g}; "
+            f"scale it first (e.g. divide 8-bit values by 255)."
+        )
+    np.clip(out, 0.0, 1.0, out=out)
+    return out
+
+
+def _check_number(value: Any, name: str, lo: float = 0.0) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise SettingsError(f"{name} must be a number, got {value!r}.")
+    value = float(value)
+    if not math.isfinite(value) or value < lo:
+        raise SettingsError(f"{name} must be a finite number >= {lo}, got {value!r}.")
+    return value
+
+
+def _check_size(size_px: Any, name: str) -> int:
+    if isinstance(size_px, (bool, np.bool_)) or not isinstance(size_px, (int, np.integer)):
+        raise SettingsError(f"{name} must be an integer number of pixels, got {size_px!r}.")
+    if size_px < 1:
+        raise SettingsError(f"{name} must be at least 1 pixel (1 means no change), got {size_px}.")
+    return int(size_px)
+
+
+# ----------------------------------------------------------------------------------------- steps
+
+
+def apply_levels(alpha: np.ndarray, black_point: float, white_point: float) -> np.ndarray:
+    """alpha: float32 HxW in [0, 1] -> float32 HxW in [0, 1] = clip((alpha - black) / (white - black), 0, 1)."""
+    a = as_alpha(alpha)
+    black = _check_number(black_point, "black_point")
+    white = _check_number(white_point, "white_point")
+    if black >= white or white > 1.0:
+        raise SettingsError(
+            f"Levels need 0 <= black_point < white_point <= 1, got black_point={black} and "
+            f"white_point={white}; lower the black point or raise the white point."
+        )
+    out = (a - np.float32(black)) / np.float32(white - black)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def bilateral_filter(alpha: np.ndarray, sigma_space_px: float, sigma_color: float) -> np.ndarray:
+    """alpha: float32 HxW in [0, 1] -> float32 HxW in [0, 1], edge-preserving smoothed (sigma_color in alpha units).
+
+    The window diameter is d = 2*ceil(2*sigma_space_px) + 1 (two sigmas each side), capped at
+    MAX_BILATERAL_DIAMETER = 31 px for speed; sigma_space_px <= 0 or sigma_color <= 0 is the identity.
+    """
+    a = as_alpha(alpha)
+    sigma_space = _check_number(sigma_space_px, "sigma_space_px", lo=-math.inf)
+    sigma_col = _check_number(sigma_color, "sigma_color", lo=-math.inf)
+    if sigma_space <= 0 or sigma_col <= 0:
+        return a
+    d = min(2 * math.ceil(2.0 * sigma_space) + 1, MAX_BILATERAL_DIAMETER)
+    out = cv2.bilateralFilter(a, d, sigma_col, sigma_space, borderType=cv2.BORDER_REPLICATE)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def morph_open(alpha: np.ndarray, size_px: int) -> np.ndarray:
+    """alpha: float32 HxW in [0, 1] -> float32 HxW; grey opening with a size_px disk (removes smaller specks)."""
+    a = as_alpha(alpha)
+    size = _check_size(size_px, "size_px")
+    if size == 1:
+        return a
+    return cv2.morphologyEx(
+        a, cv2.MORPH_OPEN, disk_kernel(size), borderType=cv2.BORDER_REPLICATE
+    ).astype(np.float32, copy=False)
+
+
+def morph_close(alpha: np.ndarray, size_px: int) -> np.ndarray:
+    """alpha: float32 HxW in [0, 1] -> float32 HxW; grey closing with a size_px disk (fills smaller holes)."""
+    a = as_alpha(alpha)
+    size = _check_size(size_px, "size_px")
+    if size == 1:
+        return a
+    return cv2.morphologyEx(
+        a, cv2.MORPH_CLOSE, disk_kernel(size), borderType=cv2.BORDER_REPLICATE
+    ).astype(np.float32, copy=False)
+
+
+def feather(alpha: np.ndarray, sigma_px: float) -> np.ndarray:
+    """alpha: float32 HxW in [0, 1] -> float32 HxW in [0, 1], Gaussian-blurred (sigma_px <= 0: unchanged)."""
+    a = as_alpha(alpha)
+    sigma = _check_number(sigma_px, "sigma_px", lo=-math.inf)
+    if sigma <= 0:
+        return a
+    out = cv2.GaussianBlur(a, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def refine(alpha: np.ndarray, settings: RefineSettings) -> np.ndarray:
+    """alpha: float32 HxW in [0, 1] -> refined float32 HxW in [0, 1]; bilateral, levels, opening, closing, feather."""
+    if not isinstance(settings, RefineSettings):
+        raise SettingsError(
+            f"settings must be a RefineSettings, got {type(settings).__name__}; "
+            f"use RefineSettings.from_dict(...) for a dict."
+        )
+    a = as_alpha(alpha)
+    shape = a.shape
+    if settings.bilateral:
+        a = bilateral_filter(
+            a, pixels_from_pct(settings.bilateral_sigma_space_pct, shape), settings.bilateral_sigma_color
+        )
+    if settings.levels:
+        a = apply_levels(a, settings.black_point, settings.white_point)
+    if settings.opening:
+        a = morph_open(a, kernel_size(settings.opening_size_pct, shape))
+    if settings.closing:
+        a = morph_close(a, kernel_size(settings.closing_size_pct, shape))
+    if settings.feather:
+        a = feather(a, pixels_from_pct(settings.feather_sigma_pct, shape))
+    return a
