@@ -1,0 +1,330 @@
+"""Decode uploaded images to numpy arrays and encode results, with clear errors for bad files.
+
+Every decoded image is ``rgb`` uint8 HxWx3 in sRGB with its EXIF orientation applied, plus the file's
+own transparency (if it has any) as ``alpha`` float32 HxW in [0, 1].
+
+Size limit: decoding refuses images with more than ``MAX_IMAGE_PIXELS`` pixels (100 megapixels, about
+12 000 x 8 300) after reading only the header, so a small file whose header claims a huge size (a
+"decompression bomb") costs no memory.  The same value is set as Pillow's own guard
+(``PIL.Image.MAX_IMAGE_PIXELS``) at import; ``max_pixels`` can lower the limit per call but not raise
+it above Pillow's guard.
+
+High bit depths are reduced to 8 bits: integer modes (``I;16*``, ``I``) are read as 0..65535 and
+divided by 257 with rounding; float images (``F``) are read as 0..1 if their maximum is <= 1, else as
+0..65535 like 16-bit ones; values outside the range are clipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from core.errors import ImageDecodeError, ImageTooLargeError, PortraitStudioError, SettingsError
+
+MAX_IMAGE_PIXELS: int = 100_000_000
+Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+
+SUPPORTED_INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+UPLOAD_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff")
+MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+_READABLE = "JPEG, PNG, WebP, BMP, TIFF, GIF"
+_SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+_MAX_SIDE = {"png": 2**31 - 1, "jpeg": 65_535, "webp": 16_383}
+_DEFAULT_QUALITY = 95
+_EXIF_ORIENTATION = 0x0112
+_SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+_ICC_SPACE = {"RGB": "RGB ", "L": "GRAY", "CMYK": "CMYK"}  # Pillow mode -> ICC colour space
+_MULTI_FRAME = {"TIFF": ("multi-page TIFF", "pages"), "MPO": ("multi-picture JPEG (MPO)", "images")}
+
+
+class UnsupportedFormatError(PortraitStudioError, ValueError):
+    """An output format or file suffix Portrait Studio cannot write, or one that cannot hold the image."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """rgb uint8 HxWx3 sRGB, alpha float32 HxW in [0, 1] or None, Pillow format name, notes."""
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    format: str
+    notes: tuple[str, ...] = ()
+
+
+def decode_image(
+    source: bytes | str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_IMAGE_PIXELS
+) -> DecodedImage:
+    """Decode bytes/path/binary file to rgb uint8 HxWx3 sRGB upright, alpha float32 HxW [0, 1] or None."""
+    notes: list[str] = []
+    with contextlib.ExitStack() as stack:
+        stream, name = _open_stream(source, stack)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = stack.enter_context(_open_header(stream, name, max_pixels))
+            fmt = "JPEG" if img.format == "MPO" else img.format or "unknown"  # MPO: multi-picture JPEG
+            try:
+                n_frames = getattr(img, "n_frames", 1)
+                if n_frames > 1:
+                    kind, unit = _MULTI_FRAME.get(img.format, (f"animated {fmt}", "frames"))
+                    notes.append(f"{kind}: used the first of {n_frames} {unit}")
+                img.load()
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                raise _bomb_error(exc, name, max_pixels) from exc
+            except Exception as exc:  # Pillow raises OSError, SyntaxError, EOFError... on bad data
+                raise ImageDecodeError(
+                    f"{name} is truncated or corrupt ({exc}). Re-export or re-download it and try again."
+                ) from exc
+        icc = img.info.get("icc_profile")
+        img = _upright(img, notes)
+        colour, alpha = _colour_and_alpha(img, notes)
+        if icc:
+            colour = _to_srgb(colour, icc, notes)
+        rgb = np.array(colour.convert("RGB"), dtype=np.uint8, order="C")
+    return DecodedImage(rgb=rgb, alpha=alpha, format=fmt, notes=tuple(notes))
+
+
+def read_rgb(
+    source: bytes | str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_IMAGE_PIXELS
+) -> np.ndarray:
+    """Decode an image to rgb uint8 HxWx3 sRGB (EXIF-upright), ignoring any transparency."""
+    return decode_image(source, max_pixels=max_pixels).rgb
+
+
+def encode_image(image: np.ndarray, fmt: str, *, quality: int | None = None) -> bytes:
+    """Encode uint8 HxW grey, HxWx3 RGB or HxWx4 RGBA as png/jpeg/webp bytes; quality 1..100 (default 95)."""
+    key = _output_format(fmt)
+    arr = _check_array(image)
+    if key == "jpeg" and arr.ndim == 3 and arr.shape[2] == 4:
+        raise UnsupportedFormatError(
+            "JPEG cannot store transparency: save as PNG or WebP, "
+            "or flatten the image onto a background first."
+        )
+    if max(arr.shape[:2]) > _MAX_SIDE[key]:
+        raise UnsupportedFormatError(
+            f"{key.upper()} images can be at most {_MAX_SIDE[key]} pixels wide and high, this one is "
+            f"{arr.shape[1]}x{arr.shape[0]}: save as PNG or downscale it."
+        )
+    if key != "png" and quality is not None and (
+        isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100
+    ):
+        raise SettingsError(f"Quality must be a whole number from 1 to 100, not {quality!r}.")
+    q = _DEFAULT_QUALITY if quality is None else int(quality)
+    buf = io.BytesIO()
+    img = Image.fromarray(arr)
+    if key == "png":
+        img.save(buf, "PNG", compress_level=6)
+    elif key == "jpeg":
+        img.save(buf, "JPEG", quality=q)
+    else:
+        img.save(buf, "WEBP", quality=q)
+    return buf.getvalue()
+
+
+def format_from_suffix(path: str | os.PathLike) -> str:
+    """Output format from a file suffix: ".png" -> "png", ".jpg"/".jpeg" -> "jpeg", ".webp" -> "webp"."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in _SUFFIX_FORMATS:
+        raise UnsupportedFormatError(
+            f"Cannot tell the output format from '{os.fspath(path)}': "
+            "use a name ending in .png, .jpg, .jpeg or .webp."
+        )
+    return _SUFFIX_FORMATS[suffix]
+
+
+def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
+    """Map alpha float HxW in [0, 1] (clipped, NaN -> 0) to uint8 HxW in 0..255 with rounding."""
+    a = np.asarray(alpha)
+    if not np.issubdtype(a.dtype, np.floating):
+        raise ValueError(f"alpha_to_uint8() expects a float array in [0, 1], got dtype {a.dtype}.")
+    a = np.clip(np.nan_to_num(a, nan=0.0), 0.0, 1.0)
+    return np.rint(a * 255.0).astype(np.uint8)
+
+
+# --- decoding helpers -------------------------------------------------------------------------------
+
+
+def _open_stream(source: object, stack: contextlib.ExitStack) -> tuple[BinaryIO, str]:
+    """A binary stream of the encoded image and a name for messages; refuses empty or missing input."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        stream, name = io.BytesIO(bytes(source)), "The image"
+    elif isinstance(source, (str, os.PathLike)):
+        name = f"'{os.fspath(source)}'"
+        try:
+            stream = stack.enter_context(open(source, "rb"))
+        except FileNotFoundError as exc:
+            raise ImageDecodeError(f"{name} does not exist: check the path and try again.") from exc
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise ImageDecodeError(f"Could not open {name} ({reason}): check it is a readable file.") from exc
+    elif hasattr(source, "read"):
+        file_name = getattr(source, "name", None)
+        name = f"'{file_name}'" if isinstance(file_name, str) else "The image"
+        try:
+            data = source.read()
+        except OSError as exc:
+            raise ImageDecodeError(f"Could not read {name} ({exc}): choose the file again.") from exc
+        if isinstance(data, str):
+            raise TypeError("decode_image() needs a file opened in binary mode ('rb'), not text mode.")
+        stream = io.BytesIO(bytes(data))
+    else:
+        kind = type(source).__name__
+        raise TypeError(f"decode_image() takes bytes, a path or a binary file object, not {kind}.")
+    if stream.seek(0, os.SEEK_END) == 0:
+        raise ImageDecodeError(f"{name} is empty (0 bytes): choose the image again or re-export it.")
+    stream.seek(0)
+    return stream, name
+
+
+def _open_header(stream: BinaryIO, name: str, max_pixels: int) -> Image.Image:
+    """Open ``stream`` lazily (header only) and refuse unreadable formats and too many pixels."""
+    try:
+        img = Image.open(stream, formats=SUPPORTED_INPUT_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb_error(exc, name, max_pixels) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageDecodeError(
+            f"{name} is not an image Portrait Studio can read (supported: {_READABLE}). "
+            "Save it as JPEG or PNG and try again."
+        ) from exc
+    except Exception as exc:  # a recognised header with broken fields
+        raise ImageDecodeError(f"{name} is corrupt ({exc}). Re-export or re-download it.") from exc
+    width, height = img.size
+    if width * height > max_pixels:
+        img.close()
+        raise _too_large(name, width * height, max_pixels, (width, height))
+    return img
+
+
+def _mp(pixels: float) -> str:
+    """Pixel count as megapixels for messages: 2_500_000_000 -> "2500", 1_500_000 -> "1.5"."""
+    mp = pixels / 1e6
+    return f"{mp:.0f}" if mp >= 10 else f"{mp:.1f}" if mp >= 1 else f"{mp:.2g}"
+
+
+def _too_large(
+    name: str, pixels: int, limit: int, size: tuple[int, int] | None = None
+) -> ImageTooLargeError:
+    """The error for an image of ``pixels`` pixels (``size`` = width, height if known) over ``limit``."""
+    dims = f"{size[0]}x{size[1]} pixels, " if size else ""
+    advice = "Downscale it"
+    if size:
+        scale = (limit / pixels) ** 0.5
+        advice += f" (for example to {int(size[0] * scale)}x{int(size[1] * scale)})"
+    return ImageTooLargeError(
+        f"{name} is too large: {dims}{_mp(pixels)} MP, more than the limit of {_mp(limit)} MP. "
+        f"{advice} and try again."
+    )
+
+
+def _bomb_error(exc: Exception, name: str, max_pixels: int) -> ImageTooLargeError:
+    """Turn Pillow's decompression-bomb error or warning into an ImageTooLargeError."""
+    limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+    match = re.search(r"\((\d+) pixels\)", str(exc))
+    if match:
+        return _too_large(name, int(match.group(1)), limit)
+    return ImageTooLargeError(f"{name} is over the limit of {_mp(limit)} MP. Downscale it and try again.")
+
+
+def _upright(img: Image.Image, notes: list[str]) -> Image.Image:
+    """Apply the EXIF orientation, as photo viewers do; a broken EXIF block is ignored with a note."""
+    try:
+        orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+        upright = ImageOps.exif_transpose(img)
+    except Exception:  # malformed EXIF must not stop an otherwise good photo
+        notes.append("could not read the EXIF orientation; used the image as stored")
+        return img
+    if orientation in range(2, 9):
+        notes.append(f"turned upright using EXIF orientation {orientation}")
+    return upright
+
+
+def _colour_and_alpha(img: Image.Image, notes: list[str]) -> tuple[Image.Image, np.ndarray | None]:
+    """Split into a colour image (mode RGB, L or CMYK) and alpha float32 HxW [0, 1] (None if opaque)."""
+    mode = img.mode
+    if mode.startswith("I") or mode == "F":
+        return Image.fromarray(_deep_to_uint8(np.asarray(img), mode, notes)), None
+    if mode == "PA" or ("transparency" in img.info and mode in ("1", "L", "P", "RGB")):
+        img = img.convert("RGBA")
+    elif mode in ("La", "RGBa"):
+        img = img.convert(mode.upper())
+    if img.mode in ("LA", "RGBA"):
+        a = np.asarray(img.getchannel("A"))
+        colour = img.convert(img.mode[:-1])  # drops alpha without compositing: colours as stored
+        alpha = a.astype(np.float32) / np.float32(255) if a.min() < 255 else None
+        return colour, alpha
+    if img.mode in ("L", "RGB", "CMYK"):
+        return img, None
+    return img.convert("L" if mode == "1" else "RGB"), None  # 1, P, RGBX, YCbCr, LAB, HSV...
+
+
+def _deep_to_uint8(arr: np.ndarray, mode: str, notes: list[str]) -> np.ndarray:
+    """Reduce a 16/32-bit int or float HxW array to uint8 HxW (ranges: see the module docstring)."""
+    a = np.nan_to_num(arr.astype(np.float64), nan=0.0)
+    if mode == "F" and a.max(initial=0.0) <= 1.0:
+        scaled = a * 255.0
+        notes.append("32-bit floating-point image (values 0..1) reduced to 8 bits")
+    else:
+        scaled = a / 257.0
+        notes.append("16-bit image reduced to 8 bits" if mode != "F" else
+                     "32-bit floating-point image (values 0..65535) reduced to 8 bits")
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _to_srgb(img: Image.Image, icc: bytes, notes: list[str]) -> Image.Image:
+    """Convert img (mode RGB, L or CMYK) from its embedded ICC profile to sRGB (mode RGB) if possible."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        label = (ImageCms.getProfileDescription(profile) or "").strip() or "unnamed"
+    except Exception:  # any unreadable profile: use the colours as stored
+        notes.append("ignored a broken embedded ICC colour profile; colours are used as stored")
+        return img
+    if "srgb" in label.lower():
+        return img
+    space = profile.profile.xcolor_space
+    if _ICC_SPACE.get(img.mode) != space:
+        notes.append(f"ignored embedded ICC profile '{label}': it is for {space.strip()} images")
+        return img
+    try:
+        converted = ImageCms.profileToProfile(img, profile, _SRGB, outputMode="RGB")
+    except Exception as exc:
+        notes.append(f"ignored embedded ICC profile '{label}' ({exc}); colours are used as stored")
+        return img
+    notes.append(f"converted embedded ICC profile '{label}' to sRGB")
+    return converted
+
+
+# --- encoding helpers -------------------------------------------------------------------------------
+
+
+def _output_format(fmt: str) -> str:
+    """Normalise an output format name: "PNG" -> "png", "jpg"/".JPEG" -> "jpeg", "webp"; else refuse."""
+    key = fmt.strip().lower().lstrip(".") if isinstance(fmt, str) else ""
+    key = "jpeg" if key == "jpg" else key
+    if key not in MIME_TYPES:
+        raise UnsupportedFormatError(f"Cannot save as {fmt!r}: choose PNG, JPEG or WebP.")
+    return key
+
+
+def _check_array(image: np.ndarray) -> np.ndarray:
+    """Check ``image`` is uint8 HxW, HxWx3 or HxWx4 and return it C-contiguous."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"encode_image() expects a numpy array, not {type(image).__name__}.")
+    if image.dtype != np.uint8:
+        hint = " (for a matte in [0, 1] use alpha_to_uint8())" if image.dtype.kind == "f" else ""
+        raise ValueError(
+            f"encode_image() expects a uint8 array, got {image.dtype}: convert it to uint8 first{hint}."
+        )
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (3, 4))) or 0 in image.shape:
+        shape = image.shape
+        raise ValueError(f"encode_image() expects a non-empty HxW, HxWx3 or HxWx4 array, got shape {shape}.")
+    return np.ascontiguousarray(image)
