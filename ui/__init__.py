@@ -1,0 +1,1 @@
+"""Reusable Streamlit UI components for Portrait Studio."""
