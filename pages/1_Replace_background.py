@@ -1,0 +1,99 @@
+"""Replace background: upload a portrait, choose a background, download the result."""
+
+import streamlit as st
+
+from core.composite import over_checkerboard
+from core.errors import PortraitStudioError
+from core.imageio import encode_image
+from core.pipeline import STAGES, StageTimer, render
+from ui.engine import analyse
+from ui.layout import friendly_errors, setup_page
+from ui.state import (
+    BACKGROUND_COLOR, BACKGROUND_IMAGE, BACKGROUND_KIND, BACKGROUND_KINDS, DEFAULT_COLOR, MAX_UPLOAD_MB,
+    UPLOAD_TYPES, Upload, background_choice, check_upload_size, current_photo, load_sample, refine_settings, set_photo,
+)
+
+segmenter = setup_page("Replace background", ":material/wallpaper:")
+
+upload_column, background_column = st.columns(2)
+with upload_column, friendly_errors():
+    uploaded = st.file_uploader(
+        f"Portrait (JPEG, PNG or WebP, up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES, key="photo_upload",
+        max_upload_size=MAX_UPLOAD_MB, help="The photo stays on this machine; it is processed in memory.",
+    )
+    if uploaded is not None:
+        data = uploaded.getvalue()
+        check_upload_size(data)
+        if current_photo() is None or current_photo().digest != Upload.from_bytes("", data).digest:
+            set_photo(Upload.from_bytes(uploaded.name, data))
+    if current_photo() is None and st.button("Use the sample portrait", key="use_sample"):
+        set_photo(load_sample())
+
+with background_column, friendly_errors():
+    kind = st.radio(
+        "New background", list(BACKGROUND_KINDS), format_func=BACKGROUND_KINDS.get, horizontal=True,
+        key=BACKGROUND_KIND, persist_state="session",
+    )
+    if kind == "color":
+        st.color_picker("Colour", value=DEFAULT_COLOR, key=BACKGROUND_COLOR, persist_state="session")
+    elif kind == "image":
+        background_file = st.file_uploader(
+            f"Background image (cover-fitted, never stretched; up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES,
+            key="background_upload", max_upload_size=MAX_UPLOAD_MB,
+        )
+        if background_file is not None:
+            check_upload_size(background_file.getvalue())
+            st.session_state[BACKGROUND_IMAGE] = Upload.from_bytes(background_file.name, background_file.getvalue())
+        elif st.session_state.get(BACKGROUND_IMAGE) is None:
+            st.caption("Upload an image to use it as the background; white until then.")
+
+photo = current_photo()
+if photo is None:
+    st.info("Upload a portrait above, or use the sample portrait, to begin.")
+    st.stop()
+
+with friendly_errors():
+    with st.status(f"Cutting out {photo.name}…", expanded=False) as status:
+        timer = StageTimer()
+        analysis = analyse(photo, segmenter)
+        raw, alpha = analysis.alphas(refine_settings(), timer)
+        background = background_choice()
+        with timer.stage("composite"):
+            result = render(analysis.image, alpha, "composite", background)
+        status.update(label=f"Done: {photo.name}", state="complete")
+
+    for note in analysis.decoded.notes:
+        st.caption(f"Note: {note}")
+    columns = st.columns(3)
+    columns[0].image(analysis.image, caption="Original", width="stretch")
+    columns[1].image((alpha * 255).round().astype("uint8"), caption="Mask", width="stretch")
+    shown = over_checkerboard(result) if result.shape[2] == 4 else result
+    columns[2].image(shown, caption="Result", width="stretch")
+
+    with st.expander("Timings per stage"):
+        seconds = {**analysis.timings, **timer.seconds}
+        cached = "" if analysis.computed_now else " (network output cached from an earlier run)"
+        rows = [f"| {stage} | {seconds[stage] * 1000:.0f} ms |" for stage in STAGES if stage in seconds]
+        st.markdown("| stage | time |\n|---|---|\n" + "\n".join(rows))
+        st.caption(f"Model {segmenter.spec.name} on {segmenter.device}{cached}. Encoding runs when you click a download.")
+
+    stem = photo.name.rsplit(".", 1)[0] or "portrait"
+    flat = render(analysis.image, alpha, "composite", background.__class__(kind="color")) if result.shape[2] == 4 else result
+    downloads = st.columns(4)
+    downloads[0].download_button(
+        "Result (PNG)", data=lambda: encode_image(result, "png"), file_name=f"{stem}-result.png",
+        mime="image/png", on_click="ignore", key="download_png", icon=":material/download:",
+    )
+    downloads[1].download_button(
+        "Result (JPEG)", data=lambda: encode_image(flat, "jpeg"), file_name=f"{stem}-result.jpg",
+        mime="image/jpeg", on_click="ignore", key="download_jpeg", icon=":material/download:",
+        help="JPEG has no transparency: a transparent result is put on white.",
+    )
+    downloads[2].download_button(
+        "Cut-out (transparent PNG)", data=lambda: encode_image(render(analysis.image, alpha, "cutout"), "png"),
+        file_name=f"{stem}-cutout.png", mime="image/png", on_click="ignore", key="download_cutout", icon=":material/download:",
+    )
+    downloads[3].download_button(
+        "Mask (PNG)", data=lambda: encode_image(render(analysis.image, alpha, "mask"), "png"),
+        file_name=f"{stem}-mask.png", mime="image/png", on_click="ignore", key="download_mask", icon=":material/download:",
+    )

@@ -1,0 +1,84 @@
+"""Mask inspector: before/after comparisons, the uncertain band, the alpha histogram and 100 % crops."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.composite import mask_image, over_checkerboard, parse_color
+from core.inspection import alpha_histogram, mark_region, mask_overlay, uncertain_fraction, uncertainty_heatmap, zoom_crop
+from core.pipeline import render
+from ui.compare import image_comparison
+from ui.engine import analyse
+from ui.layout import friendly_errors, setup_page
+from ui.state import background_choice, current_photo, refine_settings
+
+COMPARISONS = {
+    "result": "Original ↔ result",
+    "overlay": "Original ↔ mask overlay",
+    "masks": "Raw ↔ refined mask",
+}
+
+segmenter = setup_page("Mask inspector", ":material/compare:")
+photo = current_photo()
+if photo is None:
+    st.info("No photo yet: upload one on the Replace page, or run the demo on Home.")
+    st.page_link("pages/1_Replace_background.py", label="Replace background", icon=":material/wallpaper:")
+    st.stop()
+
+with friendly_errors():
+    analysis = analyse(photo, segmenter)
+    settings = refine_settings()
+    image = analysis.preview_image
+    raw, refined = analysis.preview_alphas(settings)
+    result = render(image, refined, "composite", background_choice())
+    if result.shape[2] == 4:
+        result = over_checkerboard(result)
+
+    controls, view = st.columns([1, 3])
+    with controls:
+        mode = st.radio("Compare", list(COMPARISONS), format_func=COMPARISONS.get, key="inspect_mode", persist_state="session")
+        color = st.color_picker("Overlay colour", value="#FF0050", key="overlay_color", persist_state="session")
+        opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="overlay_opacity", persist_state="session")
+        st.caption("The overlay tints what the mask calls background.")
+    with view:
+        if mode == "result":
+            before, after, labels = image, result, ("Original", "Result")
+        elif mode == "overlay":
+            before, after, labels = image, mask_overlay(image, refined, parse_color(color), opacity), ("Original", "Mask overlay")
+        else:
+            before, after, labels = mask_image(raw), mask_image(refined), ("Raw network mask", "Refined mask")
+        image_comparison(before, after, before_label=labels[0], after_label=labels[1])
+
+    st.subheader("Where the mask is unsure")
+    band, histogram = st.columns(2)
+    with band:
+        st.image(uncertainty_heatmap(image, refined), width="stretch",
+                 caption="Heat-map of the uncertain band (0.05 < alpha < 0.95) over the greyed photo")
+        st.metric("Uncertain pixels (refined / raw)", f"{uncertain_fraction(refined):.2%}",
+                  delta=f"{uncertain_fraction(refined) - uncertain_fraction(raw):+.2%} vs raw", delta_color="off")
+    with histogram:
+        counts, edges = alpha_histogram(refined, bins=50)
+        centres = np.round((edges[:-1] + edges[1:]) / 2, 2)
+        st.caption("Alpha histogram of the refined mask (log scale: log10(1 + count))")
+        st.bar_chart(pd.DataFrame({"log10(1 + pixels)": np.log10(1 + counts)}, index=pd.Index(centres, name="alpha")))
+
+    st.subheader("Zoom at 100 %")
+    pick, crops = st.columns([1, 3])
+    with pick:
+        fx = st.slider("Horizontal position", 0.0, 1.0, 0.5, 0.01, key="zoom_x", persist_state="session")
+        fy = st.slider("Vertical position", 0.0, 1.0, 0.25, 0.01, key="zoom_y", persist_state="session")
+        size = st.select_slider("Crop size (pixels)", [128, 192, 256, 384, 512], value=256, key="zoom_size", persist_state="session")
+    full_raw, full_refined = analysis.alphas(settings)
+    full_result = render(analysis.image, full_refined, "composite", background_choice())
+    if full_result.shape[2] == 4:
+        full_result = over_checkerboard(full_result)
+    crop, box = zoom_crop(analysis.image, (fy, fx), size)
+    with pick:
+        scale = image.shape[0] / analysis.image.shape[0]
+        st.image(mark_region(image, tuple(int(round(v * scale)) for v in box)), caption="Where the crop is", width="stretch")
+    with crops:
+        columns = st.columns(4)
+        columns[0].image(crop, caption="Original")
+        columns[1].image(mask_image(zoom_crop(full_raw, (fy, fx), size)[0]), caption="Raw mask")
+        columns[2].image(mask_image(zoom_crop(full_refined, (fy, fx), size)[0]), caption="Refined mask")
+        columns[3].image(zoom_crop(full_result, (fy, fx), size)[0], caption="Result")

@@ -1,0 +1,136 @@
+"""The one shared engine: the model loaded once per process, and bounded caches keyed by upload digest.
+
+Decoded photos and raw network outputs are cached by the SHA-256 of the uploaded bytes (Streamlit's
+own hashing samples big arrays), so switching pages or moving a refinement slider never runs the
+network again. Both caches are shared by every browser session and bounded in entries.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import numpy as np
+import streamlit as st
+
+from core.imageio import DecodedImage, decode_image
+from core.inspection import preview_copy, resize_alpha
+from core.pipeline import StageTimer, alpha_from_prediction, predict
+from core.refine import RefineSettings
+from core.segmentation import Segmenter, get_segmenter
+from ui.state import Upload
+
+K = TypeVar("K")
+V = TypeVar("V")
+DECODED_ENTRIES = 6  # a 24 MP photo decodes to 72 MB: 6 entries bound this cache to ~430 MB
+PREDICTION_ENTRIES = 256  # 320×320 float32 = 400 kB each: ~100 MB at most
+PREVIEW_SIDE = 1280
+PREVIEW_ENTRIES = 32  # at most 1280×960×3 bytes (3.7 MB) each
+
+
+class LRUCache(Generic[K, V]):
+    """A thread-safe least-recently-used cache with a fixed number of entries."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def get_or_create(self, key: K, create: Callable[[], V]) -> tuple[V, bool]:
+        """(value, True if it was computed now)."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key], False
+        value = create()  # outside the lock: other sessions keep going meanwhile
+        with self._lock:
+            self.misses += 1
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return value, True
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass
+class Caches:
+    decoded: LRUCache[str, DecodedImage] = field(default_factory=lambda: LRUCache(DECODED_ENTRIES))
+    predictions: LRUCache[tuple[str, str, str], tuple[np.ndarray, dict[str, float]]] = field(
+        default_factory=lambda: LRUCache(PREDICTION_ENTRIES)
+    )
+    previews: LRUCache[str, np.ndarray] = field(default_factory=lambda: LRUCache(PREVIEW_ENTRIES))
+
+
+@st.cache_resource(show_spinner=False)
+def shared_caches() -> Caches:
+    """Process-wide caches, shared by all sessions."""
+    return Caches()
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def shared_segmenter(model: str, device: str = "auto") -> Segmenter:
+    """The model, loaded once per process for every page and session (weights must be on disk)."""
+    return get_segmenter(model, device, allow_download=False)
+
+
+def decoded_photo(upload: Upload) -> DecodedImage:
+    """The decoded photo (cached by digest; arrays are shared, read-only)."""
+    def decode() -> DecodedImage:
+        decoded = decode_image(upload.data)
+        decoded.rgb.flags.writeable = False
+        return decoded
+
+    return shared_caches().decoded.get_or_create(upload.digest, decode)[0]
+
+
+@dataclass
+class Analysis:
+    """A photo with its network output: what every page starts from."""
+
+    upload: Upload
+    decoded: DecodedImage
+    prediction: np.ndarray  # float32 S×S in [0, 1]
+    timings: dict[str, float]  # preprocess/inference seconds of the run that computed it
+    computed_now: bool
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.decoded.rgb
+
+    def alphas(self, settings: RefineSettings, timer: StageTimer | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(raw, refined) alpha, float32 HxW in [0, 1], at full resolution."""
+        return alpha_from_prediction(self.prediction, self.image.shape[:2], settings, self.decoded.alpha, timer)
+
+    @property
+    def preview_image(self) -> np.ndarray:
+        """uint8 hxwx3 copy of the photo with a long side of at most PREVIEW_SIDE (cached), for live tuning."""
+        return shared_caches().previews.get_or_create(self.upload.digest, lambda: preview_copy(self.image, PREVIEW_SIDE))[0]
+
+    def preview_alphas(self, settings: RefineSettings, timer: StageTimer | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(raw, refined) alpha at the preview size; sizes in settings are relative, so they mean the same there."""
+        shape = self.preview_image.shape[:2]
+        source = resize_alpha(self.decoded.alpha, shape) if self.decoded.alpha is not None else None
+        return alpha_from_prediction(self.prediction, shape, settings, source, timer)
+
+
+def analyse(upload: Upload, segmenter: Segmenter) -> Analysis:
+    """Decode `upload` and run the network on it, both cached by the upload's digest."""
+    decoded = decoded_photo(upload)
+    key = (upload.digest, segmenter.spec.name, str(segmenter.device))
+
+    def run_network() -> tuple[np.ndarray, dict[str, float]]:
+        timer = StageTimer()
+        prediction = predict(decoded.rgb, segmenter, timer)
+        prediction.flags.writeable = False
+        return prediction, dict(timer.seconds)
+
+    (prediction, timings), computed = shared_caches().predictions.get_or_create(key, run_network)
+    return Analysis(upload, decoded, prediction, timings, computed)

@@ -1,0 +1,99 @@
+"""Session-state keys and accessors: the photo, the background and the refinement settings carry across pages.
+
+Widgets that hold user choices use these keys with `persist_state="session"`, so their values survive
+a page switch; every page reads the same values through the functions below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from core.composite import Background, parse_color
+from core.errors import PortraitStudioError, SettingsError
+from core.imageio import read_rgb
+from core.refine import RefineSettings, field_specs
+
+MAX_UPLOAD_MB = 50  # keep in step with server.maxUploadSize in .streamlit/config.toml
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
+SAMPLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "astronaut.jpg"
+
+PHOTO = "photo"
+BACKGROUND_KIND = "background_kind"
+BACKGROUND_COLOR = "background_color"
+BACKGROUND_IMAGE = "background_image"
+MODEL = "model"
+BACKGROUND_KINDS = {"color": "Colour", "blur": "Blurred original", "transparent": "Transparent", "image": "Image"}
+DEFAULT_COLOR = "#FFFFFF"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Bytes of an uploaded (or sample) file with its name and SHA-256 digest (the cache key)."""
+
+    name: str
+    data: bytes
+    digest: str
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> Upload:
+        return cls(name=name, data=data, digest=hashlib.sha256(data).hexdigest())
+
+
+def check_upload_size(data: bytes) -> None:
+    """Raise a user-facing error when an upload exceeds MAX_UPLOAD_MB (AppTest does not enforce the widget limit)."""
+    if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
+        raise PortraitStudioError(
+            f"The file is {len(data) / 1048576:.0f} MB; the limit is {MAX_UPLOAD_MB} MB. Export a smaller JPEG and try again."
+        )
+
+
+def current_photo() -> Upload | None:
+    """The photo being worked on, shared by every page."""
+    return st.session_state.get(PHOTO)
+
+
+def set_photo(upload: Upload) -> None:
+    st.session_state[PHOTO] = upload
+
+
+def load_sample() -> Upload:
+    """The bundled public-domain sample portrait."""
+    return Upload.from_bytes(SAMPLE_PATH.name, SAMPLE_PATH.read_bytes())
+
+
+def refine_key(name: str) -> str:
+    """Session key of the widget for the RefineSettings field `name`."""
+    return f"refine_{name}"
+
+
+def refine_settings() -> RefineSettings:
+    """The current refinement settings: widget values from any page, defaults for the rest."""
+    values = {spec.name: st.session_state.get(refine_key(spec.name), spec.default) for spec in field_specs()}
+    try:
+        return RefineSettings(**values)
+    except SettingsError as exc:  # e.g. black point moved above white point: say so, keep going
+        st.warning(f"{exc} Using the defaults for now.")
+        return RefineSettings()
+
+
+def apply_refine_settings(settings: RefineSettings) -> None:
+    """Put `settings` into the widgets' session keys (call from a callback, before the widgets draw)."""
+    for name, value in settings.to_dict().items():
+        st.session_state[refine_key(name)] = value
+
+
+def background_choice() -> Background:
+    """The chosen background; an image background falls back to white until an image is uploaded."""
+    kind = st.session_state.get(BACKGROUND_KIND, "color")
+    if kind == "image":
+        upload: Upload | None = st.session_state.get(BACKGROUND_IMAGE)
+        if upload is None:
+            return Background(kind="color")
+        return Background(kind="image", image=read_rgb(upload.data))
+    if kind in ("blur", "transparent"):
+        return Background(kind=kind)
+    return Background(kind="color", color=parse_color(st.session_state.get(BACKGROUND_COLOR, DEFAULT_COLOR)))
