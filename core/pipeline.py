@@ -102,13 +102,15 @@ def process(
     segmenter: Segmenter,
     *,
     kind: OutputKind = "composite",
-    settings: RefineSettings | None = None,
+    settings: RefineSettings | None = RefineSettings(),
     background: Background | None = None,
     fmt: str = "png",
 ) -> ProcessResult:
-    """File bytes or path in → encoded output bytes out, every stage timed. Raises PortraitStudioError on bad input."""
+    """File bytes or path in → encoded output bytes out, every stage timed (settings=None: raw mask, no refinement).
+
+    Raises PortraitStudioError on bad input.
+    """
     timer = StageTimer()
-    settings = settings if settings is not None else RefineSettings()
     with timer.stage("decode"):
         decoded = decode_image(source)
     prediction = predict(decoded.rgb, segmenter, timer)

@@ -172,6 +172,14 @@ class FieldSpec:
     max: float | None = None
     step: float | None = None
 
+    @property
+    def label(self) -> str:
+        """Human label, e.g. 'feather_sigma_pct' -> 'Feather sigma (% of long side)'."""
+        words = self.name.split("_")
+        unit = " (% of long side)" if words[-1] == "pct" else ""
+        words = words[:-1] if unit else words
+        return " ".join(words).capitalize() + unit
+
 
 def field_specs() -> list[FieldSpec]:
     """One FieldSpec per RefineSettings field, in declaration order (each switch before its sliders)."""

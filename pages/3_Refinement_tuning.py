@@ -7,7 +7,7 @@ from itertools import groupby
 import streamlit as st
 
 from core.composite import mask_image, over_checkerboard
-from core.errors import PortraitStudioError, SettingsError
+from core.errors import PortraitStudioError
 from core.imageio import encode_image
 from core.pipeline import StageTimer, render
 from core.refine import RefineSettings, field_specs
@@ -60,9 +60,9 @@ def tuning(analysis) -> None:
                 for spec in specs:
                     key = refine_key(spec.name)
                     if spec.type is bool:
-                        st.toggle(spec.name.replace("_", " ").capitalize(), key=key, help=spec.help, persist_state="session")
+                        st.toggle(spec.label, key=key, help=spec.help, persist_state="session")
                     else:
-                        st.slider(spec.name.replace("_", " "), float(spec.min), float(spec.max), step=float(spec.step),
+                        st.slider(spec.label, float(spec.min), float(spec.max), step=float(spec.step),
                                   key=key, help=spec.help, persist_state="session")
     settings = refine_settings()
     timer = StageTimer()

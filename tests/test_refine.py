@@ -419,3 +419,10 @@ def test_field_specs_grouped_switch_first():
             assert spec.type is float and spec.min is not None and spec.max is not None
     black = next(s for s in specs if s.name == "black_point")
     assert (black.default, black.min, black.max, black.step) == (0.1, 0.0, 0.99, 0.01)
+
+
+def test_field_labels_are_human_readable():
+    labels = {spec.name: spec.label for spec in field_specs()}
+    assert labels["feather_sigma_pct"] == "Feather sigma (% of long side)"
+    assert labels["black_point"] == "Black point"
+    assert labels["bilateral"] == "Bilateral"

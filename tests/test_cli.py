@@ -1,0 +1,123 @@
+"""The command line: file and folder modes, outputs, errors, and agreement with the library."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.cli import run
+from core.composite import mask_image
+from core.pipeline import alpha_from_prediction, predict
+from core.refine import RefineSettings
+from tests.conftest import ROOT
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    status = run([str(a) for a in args], stdout=out, stderr=err)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture
+def photo(tmp_path, astronaut):
+    path = tmp_path / "astronaut.jpg"
+    Image.fromarray(astronaut).save(path, quality=95)
+    return path
+
+
+def _library_mask(path, segmenter, settings):
+    image = np.asarray(Image.open(path).convert("RGB"))
+    _, alpha = alpha_from_prediction(predict(image, segmenter), image.shape[:2], settings)
+    return mask_image(alpha)
+
+
+def test_mask_of_a_file_equals_the_library_mask(photo, tmp_path, segmenter):
+    status, out, err = _cli("mask", photo, "-o", tmp_path / "mask.png", "--device", "cpu")
+    assert status == 0, err
+    written = np.asarray(Image.open(tmp_path / "mask.png"))
+    assert written.shape == (512, 512) and written.dtype == np.uint8
+    np.testing.assert_array_equal(written, _library_mask(photo, segmenter, RefineSettings()))
+    assert "astronaut.jpg ->" in out
+
+
+def test_refinement_options_reach_the_pipeline(photo, tmp_path, segmenter):
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--no-bilateral", "--feather-sigma-pct", "0.5")
+    assert status == 0, err
+    expected = _library_mask(photo, segmenter, RefineSettings(bilateral=False, feather_sigma_pct=0.5))
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "m.png")), expected)
+    assert _cli("mask", photo, "-o", tmp_path / "r.png", "--no-refine")[0] == 0
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "r.png")), _library_mask(photo, segmenter, None))
+
+
+def test_cutout_is_rgba_and_replace_writes_every_background(photo, tmp_path):
+    assert _cli("cutout", photo, "-o", tmp_path / "c.png")[0] == 0
+    cutout = Image.open(tmp_path / "c.png")
+    assert cutout.mode == "RGBA" and np.asarray(cutout)[:20, :20, 3].max() < 10
+    assert _cli("replace", photo, "-o", tmp_path / "red.jpg", "--background", "#ff0000")[0] == 0
+    red = np.asarray(Image.open(tmp_path / "red.jpg").convert("RGB")).astype(int)
+    assert red[5, 5, 0] > 240 and red[5, 5, 1] < 15  # top-left corner is background: now red
+    Image.new("RGB", (300, 100), (0, 0, 255)).save(tmp_path / "blue.png")
+    assert _cli("replace", photo, "-o", tmp_path / "b.webp", "--background", tmp_path / "blue.png")[0] == 0
+    assert Image.open(tmp_path / "b.webp").size == (512, 512)
+    assert _cli("replace", photo, "-o", tmp_path / "blur.png", "--background", "blur")[0] == 0
+    assert _cli("replace", photo, "-o", tmp_path / "t.png", "--background", "transparent")[0] == 0
+    assert Image.open(tmp_path / "t.png").mode == "RGBA"
+
+
+def test_folder_mode_skips_unreadable_files_and_fails_overall(photo, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photo, folder / "one.jpg")
+    Image.open(photo).resize((200, 200)).save(folder / "two.png")
+    (folder / "broken.jpg").write_bytes(b"this is text, not a JPEG")
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    status, out, err = _cli("cutout", folder, "-o", tmp_path / "out")
+    assert status == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["one.png", "two.png"]
+    assert "broken.jpg" in err and "not an image" in err and "Traceback" not in err
+    assert "2 of 3 images written" in out
+    assert "3/3" in err  # the progress bar reached the end
+
+
+def test_usage_errors_are_reported_without_traceback(photo, tmp_path):
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "mask.gif")
+    assert status == 2 and "gif" in err.lower() and "Traceback" not in err
+    status, _, err = _cli("replace", photo, "-o", tmp_path / "x.png", "--background", tmp_path / "missing.png")
+    assert status == 2 and "missing.png" in err
+    status, _, err = _cli("mask", tmp_path / "nope.jpg", "-o", tmp_path / "m.png")
+    assert status == 2 and "does not exist" in err
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--black-point", "0.95")
+    assert status == 2 and "black_point" in err
+
+
+def test_cutout_to_jpeg_is_refused_clearly(photo, tmp_path):
+    status, _, err = _cli("cutout", photo, "-o", tmp_path / "c.jpg")
+    assert status == 1 and "PNG or WebP" in err
+
+
+def test_python_dash_m_core_runs_as_a_program(photo, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "core", "mask", str(photo), "-o", str(tmp_path / "m.png")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "m.png").size == (512, 512)
+
+
+def test_cli_mask_equals_library_mask_on_dev_portraits(dev_set, tmp_path, segmenter):
+    folder = tmp_path / "dev"
+    folder.mkdir()
+    images = sorted((dev_set / "images").glob("*.jpg"))[:6]
+    for image in images:
+        shutil.copy(image, folder / image.name)
+    status, _, err = _cli("mask", folder, "-o", tmp_path / "masks", "--no-refine")
+    assert status == 0, err
+    for image in images:
+        written = np.asarray(Image.open(tmp_path / "masks" / f"{image.stem}.png"))
+        np.testing.assert_array_equal(written, _library_mask(image, segmenter, None))

@@ -1,0 +1,89 @@
+"""End to end in real headless Chromium: demo, upload, transparent download, comparison slider, live tuning."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser_support import ARTIFACTS, chromium_browser, require_chromium, streamlit_server, wait_for_idle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _go_to(page, label: str) -> None:
+    """Navigate with the sidebar (keeps the session, hence the uploaded photo)."""
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=label).click()
+    page.wait_for_url(f"**/{label.replace(' ', '_')}", timeout=30_000)
+    wait_for_idle(page)
+
+
+def test_dashboard_in_a_real_browser(tmp_path, astronaut):
+    require_chromium()
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(photo)
+    with streamlit_server() as base, chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+        # Home: the one-click demo.
+        page.goto(base)
+        wait_for_idle(page)
+        page.get_by_role("button", name="Run the demo on a sample portrait").click()
+        page.get_by_text("Cut out (transparent background)").wait_for(timeout=90_000)
+        wait_for_idle(page)
+        assert page.get_by_test_id("stImage").count() == 2
+        page.screenshot(path=ARTIFACTS / "01-home.png", full_page=True)
+
+        # Replace: upload a photo, wait for the result, choose transparency, download the cut-out.
+        _go_to(page, "Replace background")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(photo))
+        page.get_by_text("Done: astronaut.png").wait_for(timeout=90_000)
+        wait_for_idle(page)
+        assert page.get_by_test_id("stImage").count() == 3
+        page.get_by_test_id("stRadio").get_by_text("Transparent").click()
+        wait_for_idle(page)
+        with page.expect_download(timeout=60_000) as download_info:
+            page.get_by_role("button", name="Cut-out (transparent PNG)").click()
+        download = download_info.value
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+        cutout = Image.open(saved)
+        assert saved.name == "astronaut-cutout.png"
+        assert cutout.mode == "RGBA" and cutout.size == (512, 512)
+        alpha = np.asarray(cutout)[..., 3]
+        assert alpha[:40, :40].max() < 10 and alpha[300:460, 80:260].min() > 245  # background clear, suit opaque
+        page.screenshot(path=ARTIFACTS / "02-replace.png", full_page=True)
+
+        # Inspector: move the before/after slider inside the component's iframe.
+        _go_to(page, "Mask inspector")
+        frame = page.frame_locator("iframe").first
+        slider = frame.locator("#compare-range")
+        slider.wait_for(timeout=30_000)
+        assert frame.locator("#compare").get_attribute("data-position") == "50"
+        slider.fill("20")
+        assert frame.locator("#compare").get_attribute("data-position") == "20"
+        page.screenshot(path=ARTIFACTS / "03-inspector.png", full_page=True)
+
+        # Tuning: move a slider and see the preview change.
+        _go_to(page, "Refinement tuning")
+        preview = page.get_by_test_id("stImage").filter(has_text="Refined mask (preview)").locator("img")
+        before = preview.get_attribute("src")
+        thumb = page.get_by_role("slider", name="Feather sigma (% of long side)")
+        thumb.focus()
+        for _ in range(20):
+            thumb.press("ArrowRight")
+        page.wait_for_function(
+            "([sel, old]) => { const i = document.querySelectorAll(sel); return [...i].some(e => e.src && e.src !== old) }",
+            arg=["[data-testid='stImage'] img", before], timeout=30_000,
+        )
+        wait_for_idle(page)
+        assert preview.get_attribute("src") != before
+        page.get_by_test_id("stMain").evaluate("main => main.scrollTo(0, 0)")
+        page.screenshot(path=ARTIFACTS / "04-tuning.png", full_page=True)
+
+        assert not errors, errors
+        assert page.get_by_test_id("stException").count() == 0

@@ -1,0 +1,67 @@
+"""The timed pipeline: stage timings, output kinds, and the file's own transparency as a constraint."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.composite import Background
+from core.pipeline import STAGES, StageTimer, alpha_from_prediction, process, render
+from core.refine import RefineSettings
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_stage_timer_accumulates_per_stage():
+    timer = StageTimer()
+    with timer.stage("a"):
+        pass
+    with timer.stage("a"):
+        pass
+    with timer.stage("b"):
+        pass
+    assert list(timer.seconds) == ["a", "b"] and timer.total == pytest.approx(sum(timer.seconds.values()))
+
+
+def test_process_times_every_stage_and_encodes(segmenter, astronaut):
+    result = process(_png(astronaut), segmenter, kind="composite", background=Background(kind="color", color=(0, 0, 255)))
+    assert list(result.timer.seconds) == list(STAGES)
+    decoded = Image.open(io.BytesIO(result.encoded))
+    assert decoded.format == "PNG" and decoded.size == (512, 512) and decoded.mode == "RGB"
+    assert tuple(result.output[5, 5]) == (0, 0, 255)  # background corner replaced
+    assert result.alpha.shape == result.raw_alpha.shape == (512, 512)
+
+
+def test_render_kinds():
+    image = np.full((2, 2, 3), 200, np.uint8)
+    alpha = np.array([[0.0, 1.0], [0.5, 1.0]], np.float32)
+    assert render(image, alpha, "mask").tolist() == [[0, 255], [128, 255]]
+    assert render(image, alpha, "cutout").shape == (2, 2, 4)
+    composite = render(image, alpha, "composite", Background(kind="color", color=(255, 255, 255)))
+    assert composite[1, 0].tolist() == [227, 227, 227]  # straight alpha: 200*0.5 + 255*0.5 = 227.5 -> 227
+    with pytest.raises(ValueError, match="mask, cutout or composite"):
+        render(image, alpha, "poster")
+
+
+def test_the_files_own_transparency_caps_the_alpha():
+    prediction = np.ones((4, 4), np.float32)  # the network says: all subject
+    source = np.zeros((8, 8), np.float32)
+    source[:, 4:] = 1.0  # but the file's left half was already cut away
+    raw, refined = alpha_from_prediction(prediction, (8, 8), None, source)
+    assert raw.min() == 1.0
+    assert refined[:, :4].max() == 0.0 and refined[:, 4:].min() == 1.0
+
+
+def test_transparent_png_input_stays_cut_where_it_was_cut(segmenter, astronaut):
+    rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 255, np.uint8)])
+    rgba[:, :256, 3] = 0  # left half transparent
+    result = process(_png(rgba), segmenter, kind="cutout", settings=RefineSettings())
+    assert result.output[:, :256, 3].max() == 0
+    assert result.output[420:500, 320:420, 3].min() > 200  # helmet on the right half still kept
