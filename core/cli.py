@@ -9,7 +9,6 @@ failed (2 for a usage error).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from pathlib import Path

@@ -2,8 +2,7 @@
 
 import streamlit as st
 
-from core.composite import over_checkerboard
-from core.errors import PortraitStudioError
+from core.composite import Background, over_checkerboard
 from core.imageio import encode_image
 from core.pipeline import STAGES, StageTimer, render
 from ui.engine import analyse
@@ -22,10 +21,10 @@ with upload_column, friendly_errors():
         max_upload_size=MAX_UPLOAD_MB, help="The photo stays on this machine; it is processed in memory.",
     )
     if uploaded is not None:
-        data = uploaded.getvalue()
-        check_upload_size(data)
-        if current_photo() is None or current_photo().digest != Upload.from_bytes("", data).digest:
-            set_photo(Upload.from_bytes(uploaded.name, data))
+        check_upload_size(uploaded.getvalue())
+        upload = Upload.from_bytes(uploaded.name, uploaded.getvalue())
+        if current_photo() is None or current_photo().digest != upload.digest:
+            set_photo(upload)
     if current_photo() is None and st.button("Use the sample portrait", key="use_sample"):
         set_photo(load_sample())
 
@@ -78,7 +77,7 @@ with friendly_errors():
         st.caption(f"Model {segmenter.spec.name} on {segmenter.device}{cached}. Encoding runs when you click a download.")
 
     stem = photo.name.rsplit(".", 1)[0] or "portrait"
-    flat = render(analysis.image, alpha, "composite", background.__class__(kind="color")) if result.shape[2] == 4 else result
+    flat = render(analysis.image, alpha, "composite", Background(kind="color")) if result.shape[2] == 4 else result
     downloads = st.columns(4)
     downloads[0].download_button(
         "Result (PNG)", data=lambda: encode_image(result, "png"), file_name=f"{stem}-result.png",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import http.server
-import pickle
 import shutil
 import threading
 from dataclasses import replace
