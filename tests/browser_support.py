@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -49,9 +50,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running Streamlit server: its base URL, process id and log file."""
+
+    url: str
+    pid: int
+    log: Path
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process now, in MB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("VmRSS not found")
+
+
 @contextmanager
-def streamlit_server(script: str = "Home.py", timeout: float = 90.0, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Run `streamlit run script` on 127.0.0.1 and a free port; yields the base URL once healthy."""
+def streamlit_server(script: str = "Home.py", timeout: float = 90.0, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Run `streamlit run script` on 127.0.0.1 and a free port; yields the Server once healthy."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"streamlit-{port}.log"
@@ -76,7 +93,7 @@ def streamlit_server(script: str = "Home.py", timeout: float = 90.0, env: dict[s
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"streamlit did not become healthy in {timeout:.0f} s; see {log_path}")
                 time.sleep(0.3)
-            yield base
+            yield Server(base, process.pid, log_path)
         finally:
             process.terminate()
             try:

@@ -23,13 +23,13 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
     require_chromium()
     photo = tmp_path / "astronaut.png"
     Image.fromarray(astronaut).save(photo)
-    with streamlit_server() as base, chromium_browser() as browser:
+    with streamlit_server() as server, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
 
         # Home: the one-click demo.
-        page.goto(base)
+        page.goto(server.url)
         wait_for_idle(page)
         page.get_by_role("button", name="Run the demo on a sample portrait").click()
         page.get_by_text("Cut out (transparent background)").wait_for(timeout=90_000)

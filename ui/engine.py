@@ -7,6 +7,7 @@ network again. Both caches are shared by every browser session and bounded in en
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -78,6 +79,7 @@ def shared_caches() -> Caches:
 @st.cache_resource(show_spinner="Loading the model…")
 def shared_segmenter(model: str, device: str = "auto") -> Segmenter:
     """The model, loaded once per process for every page and session (weights must be on disk)."""
+    print(f"[portrait-studio] loading model {model} on {device}", file=sys.stderr, flush=True)
     return get_segmenter(model, device, allow_download=False)
 
 
