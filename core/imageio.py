@@ -62,12 +62,15 @@ class DecodedImage:
 
 
 def decode_image(
-    source: bytes | str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_IMAGE_PIXELS
+    source: bytes | str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None
 ) -> DecodedImage:
-    """Decode bytes/path/binary file to rgb uint8 HxWx3 sRGB upright, alpha float32 HxW [0, 1] or None."""
+    """Decode bytes/path/binary file to rgb uint8 HxWx3 sRGB upright, alpha float32 HxW [0, 1] or None.
+
+    `name` (e.g. the uploaded file's name) is used in error messages instead of a generic "The image".
+    """
     notes: list[str] = []
     with contextlib.ExitStack() as stack:
-        stream, name = _open_stream(source, stack)
+        stream, name = _open_stream(source, stack, f"'{name}'" if name else None)
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = stack.enter_context(_open_header(stream, name, max_pixels))
@@ -153,12 +156,12 @@ def alpha_to_uint8(alpha: np.ndarray) -> np.ndarray:
 # --- decoding helpers -------------------------------------------------------------------------------
 
 
-def _open_stream(source: object, stack: contextlib.ExitStack) -> tuple[BinaryIO, str]:
-    """A binary stream of the encoded image and a name for messages; refuses empty or missing input."""
+def _open_stream(source: object, stack: contextlib.ExitStack, label: str | None = None) -> tuple[BinaryIO, str]:
+    """A binary stream of the encoded image and a name for messages (`label` if given); refuses empty or missing input."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        stream, name = io.BytesIO(bytes(source)), "The image"
+        stream, name = io.BytesIO(bytes(source)), label or "The image"
     elif isinstance(source, (str, os.PathLike)):
-        name = f"'{os.fspath(source)}'"
+        name = label or f"'{os.fspath(source)}'"
         try:
             stream = stack.enter_context(open(source, "rb"))
         except FileNotFoundError as exc:
@@ -168,7 +171,7 @@ def _open_stream(source: object, stack: contextlib.ExitStack) -> tuple[BinaryIO,
             raise ImageDecodeError(f"Could not open {name} ({reason}): check it is a readable file.") from exc
     elif hasattr(source, "read"):
         file_name = getattr(source, "name", None)
-        name = f"'{file_name}'" if isinstance(file_name, str) else "The image"
+        name = label or (f"'{file_name}'" if isinstance(file_name, str) else "The image")
         try:
             data = source.read()
         except OSError as exc:

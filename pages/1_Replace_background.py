@@ -8,14 +8,15 @@ from core.pipeline import STAGES, StageTimer, render
 from ui.engine import analyse
 from ui.layout import friendly_errors, setup_page
 from ui.state import (
-    BACKGROUND_COLOR, BACKGROUND_IMAGE, BACKGROUND_KIND, BACKGROUND_KINDS, DEFAULT_COLOR, MAX_UPLOAD_MB,
-    UPLOAD_TYPES, Upload, background_choice, check_upload_size, current_photo, load_sample, refine_settings, set_photo,
+    BACKGROUND_COLOR, BACKGROUND_ERROR, BACKGROUND_IMAGE, BACKGROUND_KIND, BACKGROUND_KINDS, DEFAULT_COLOR,
+    MAX_UPLOAD_MB, UPLOAD_TYPES, Upload, background_choice, check_upload_size, current_photo, load_sample,
+    refine_settings, set_photo, store_background_upload,
 )
 
 segmenter = setup_page("Replace background", ":material/wallpaper:")
 
 upload_column, background_column = st.columns(2)
-with upload_column, friendly_errors():
+with upload_column, friendly_errors() as upload_outcome:
     uploaded = st.file_uploader(
         f"Portrait (JPEG, PNG or WebP, up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES, key="photo_upload",
         max_upload_size=MAX_UPLOAD_MB, help="The photo stays on this machine; it is processed in memory.",
@@ -25,8 +26,8 @@ with upload_column, friendly_errors():
         upload = Upload.from_bytes(uploaded.name, uploaded.getvalue())
         if current_photo() is None or current_photo().digest != upload.digest:
             set_photo(upload)
-    if current_photo() is None and st.button("Use the sample portrait", key="use_sample"):
-        set_photo(load_sample())
+    if current_photo() is None:
+        st.button("Use the sample portrait", key="use_sample", on_click=lambda: set_photo(load_sample()))
 
 with background_column, friendly_errors():
     kind = st.radio(
@@ -36,17 +37,21 @@ with background_column, friendly_errors():
     if kind == "color":
         st.color_picker("Colour", value=DEFAULT_COLOR, key=BACKGROUND_COLOR, persist_state="session")
     elif kind == "image":
-        background_file = st.file_uploader(
+        st.file_uploader(
             f"Background image (cover-fitted, never stretched; up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES,
             key="background_upload", max_upload_size=MAX_UPLOAD_MB,
+            on_change=store_background_upload, args=("background_upload",),
         )
-        if background_file is not None:
-            check_upload_size(background_file.getvalue())
-            st.session_state[BACKGROUND_IMAGE] = Upload.from_bytes(background_file.name, background_file.getvalue())
-        elif st.session_state.get(BACKGROUND_IMAGE) is None:
+        if BACKGROUND_ERROR in st.session_state:
+            st.error(st.session_state.pop(BACKGROUND_ERROR), icon=":material/error:")
+        if st.session_state.get(BACKGROUND_IMAGE) is None:
             st.caption("Upload an image to use it as the background; white until then.")
+        else:
+            st.caption(f"Background: {st.session_state[BACKGROUND_IMAGE].name}")
 
 photo = current_photo()
+if upload_outcome.failed:
+    st.stop()  # the message above says what was wrong; the previous photo stays for the other pages
 if photo is None:
     st.info("Upload a portrait above, or use the sample portrait, to begin.")
     st.stop()

@@ -7,8 +7,10 @@ network again. Both caches are shared by every browser session and bounded in en
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,6 @@ from core.inspection import preview_copy, resize_alpha
 from core.pipeline import StageTimer, alpha_from_prediction, predict
 from core.refine import RefineSettings
 from core.segmentation import Segmenter, get_segmenter
-from ui.state import Upload
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -30,6 +31,20 @@ DECODED_ENTRIES = 6  # a 24 MP photo decodes to 72 MB: 6 entries bound this cach
 PREDICTION_ENTRIES = 256  # 320×320 float32 = 400 kB each: ~100 MB at most
 PREVIEW_SIDE = 1280
 PREVIEW_ENTRIES = 32  # at most 1280×960×3 bytes (3.7 MB) each
+ALPHA_ENTRIES = 3  # full-resolution (raw, refined) pairs: 8 bytes per pixel, 96 MB each at 12 MP
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Bytes of an uploaded (or sample) file with its name and SHA-256 digest (the cache key)."""
+
+    name: str
+    data: bytes
+    digest: str
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> Upload:
+        return cls(name=name, data=data, digest=hashlib.sha256(data).hexdigest())
 
 
 class LRUCache(Generic[K, V]):
@@ -63,11 +78,14 @@ class LRUCache(Generic[K, V]):
 
 @dataclass
 class Caches:
-    decoded: LRUCache[str, DecodedImage] = field(default_factory=lambda: LRUCache(DECODED_ENTRIES))
+    decoded: LRUCache[str, tuple[DecodedImage, float]] = field(default_factory=lambda: LRUCache(DECODED_ENTRIES))
     predictions: LRUCache[tuple[str, str, str], tuple[np.ndarray, dict[str, float]]] = field(
         default_factory=lambda: LRUCache(PREDICTION_ENTRIES)
     )
     previews: LRUCache[str, np.ndarray] = field(default_factory=lambda: LRUCache(PREVIEW_ENTRIES))
+    alphas: LRUCache[tuple, tuple[np.ndarray, np.ndarray, dict[str, float]]] = field(
+        default_factory=lambda: LRUCache(ALPHA_ENTRIES)
+    )
 
 
 @st.cache_resource(show_spinner=False)
@@ -83,12 +101,16 @@ def shared_segmenter(model: str, device: str = "auto") -> Segmenter:
     return get_segmenter(model, device, allow_download=False)
 
 
-def decoded_photo(upload: Upload) -> DecodedImage:
-    """The decoded photo (cached by digest; arrays are shared, read-only)."""
-    def decode() -> DecodedImage:
-        decoded = decode_image(upload.data)
+def decode_upload(upload: Upload) -> tuple[DecodedImage, float]:
+    """(decoded photo, seconds its decoding took), cached by digest; arrays are shared and read-only.
+
+    Raises a PortraitStudioError naming the file when it is not a usable image.
+    """
+    def decode() -> tuple[DecodedImage, float]:
+        start = time.perf_counter()
+        decoded = decode_image(upload.data, name=upload.name)
         decoded.rgb.flags.writeable = False
-        return decoded
+        return decoded, time.perf_counter() - start
 
     return shared_caches().decoded.get_or_create(upload.digest, decode)[0]
 
@@ -100,16 +122,26 @@ class Analysis:
     upload: Upload
     decoded: DecodedImage
     prediction: np.ndarray  # float32 S×S in [0, 1]
-    timings: dict[str, float]  # preprocess/inference seconds of the run that computed it
+    timings: dict[str, float]  # decode/preprocess/inference seconds of the run that computed them
     computed_now: bool
+    model: str
 
     @property
     def image(self) -> np.ndarray:
         return self.decoded.rgb
 
     def alphas(self, settings: RefineSettings, timer: StageTimer | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(raw, refined) alpha, float32 HxW in [0, 1], at full resolution."""
-        return alpha_from_prediction(self.prediction, self.image.shape[:2], settings, self.decoded.alpha, timer)
+        """(raw, refined) alpha, float32 HxW in [0, 1], at full resolution (cached per photo, model and settings)."""
+        def compute() -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+            own = StageTimer()
+            raw, refined = alpha_from_prediction(self.prediction, self.image.shape[:2], settings, self.decoded.alpha, own)
+            raw.flags.writeable = refined.flags.writeable = False
+            return raw, refined, own.seconds
+
+        raw, refined, seconds = shared_caches().alphas.get_or_create((self.upload.digest, self.model, settings), compute)[0]
+        if timer is not None:
+            timer.seconds.update(seconds)
+        return raw, refined
 
     @property
     def preview_image(self) -> np.ndarray:
@@ -125,7 +157,7 @@ class Analysis:
 
 def analyse(upload: Upload, segmenter: Segmenter) -> Analysis:
     """Decode `upload` and run the network on it, both cached by the upload's digest."""
-    decoded = decoded_photo(upload)
+    decoded, decode_seconds = decode_upload(upload)
     key = (upload.digest, segmenter.spec.name, str(segmenter.device))
 
     def run_network() -> tuple[np.ndarray, dict[str, float]]:
@@ -135,4 +167,4 @@ def analyse(upload: Upload, segmenter: Segmenter) -> Analysis:
         return prediction, dict(timer.seconds)
 
     (prediction, timings), computed = shared_caches().predictions.get_or_create(key, run_network)
-    return Analysis(upload, decoded, prediction, timings, computed)
+    return Analysis(upload, decoded, prediction, {"decode": decode_seconds, **timings}, computed, segmenter.spec.name)

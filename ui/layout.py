@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -17,16 +18,27 @@ from ui.state import MODEL
 log = logging.getLogger("portrait_studio")
 
 
+@dataclass
+class Outcome:
+    """Whether the block guarded by `friendly_errors` failed."""
+
+    failed: bool = False
+
+
 @contextmanager
-def friendly_errors() -> Iterator[None]:
+def friendly_errors() -> Iterator[Outcome]:
     """Show errors as messages on the page, never as a traceback; the app keeps working."""
+    outcome = Outcome()
     try:
-        yield
+        yield outcome
     except PortraitStudioError as exc:
+        outcome.failed = True
         st.error(str(exc), icon=":material/error:")
     except MemoryError:
+        outcome.failed = True
         st.error("This photo needs more memory than the server has. Try a smaller photo.", icon=":material/error:")
     except Exception as exc:  # Streamlit's rerun/stop signals are BaseExceptions and pass through
+        outcome.failed = True
         log.exception("unexpected error")
         st.error(f"Something went wrong ({type(exc).__name__}). The app is still running: try again or use another photo.", icon=":material/error:")
 

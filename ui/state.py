@@ -6,16 +6,14 @@ a page switch; every page reads the same values through the functions below.
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
 from core.composite import Background, parse_color
 from core.errors import PortraitStudioError, SettingsError
-from core.imageio import read_rgb
 from core.refine import RefineSettings, field_specs
+from ui.engine import Upload, decode_upload
 
 MAX_UPLOAD_MB = 50  # keep in step with server.maxUploadSize in .streamlit/config.toml
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
@@ -25,29 +23,17 @@ PHOTO = "photo"
 BACKGROUND_KIND = "background_kind"
 BACKGROUND_COLOR = "background_color"
 BACKGROUND_IMAGE = "background_image"
+BACKGROUND_ERROR = "background_error"
 MODEL = "model"
 BACKGROUND_KINDS = {"color": "Colour", "blur": "Blurred original", "transparent": "Transparent", "image": "Image"}
 DEFAULT_COLOR = "#FFFFFF"
-
-
-@dataclass(frozen=True)
-class Upload:
-    """Bytes of an uploaded (or sample) file with its name and SHA-256 digest (the cache key)."""
-
-    name: str
-    data: bytes
-    digest: str
-
-    @classmethod
-    def from_bytes(cls, name: str, data: bytes) -> Upload:
-        return cls(name=name, data=data, digest=hashlib.sha256(data).hexdigest())
 
 
 def check_upload_size(data: bytes) -> None:
     """Raise a user-facing error when an upload exceeds MAX_UPLOAD_MB (AppTest does not enforce the widget limit)."""
     if len(data) > MAX_UPLOAD_MB * 1024 * 1024:
         raise PortraitStudioError(
-            f"The file is {len(data) / 1048576:.0f} MB; the limit is {MAX_UPLOAD_MB} MB. Export a smaller JPEG and try again."
+            f"The file is larger than the {MAX_UPLOAD_MB} MB upload limit. Export a smaller JPEG and try again."
         )
 
 
@@ -57,7 +43,25 @@ def current_photo() -> Upload | None:
 
 
 def set_photo(upload: Upload) -> None:
+    """Make `upload` the current photo, after checking it decodes (a bad file never replaces a good one)."""
+    decode_upload(upload)
     st.session_state[PHOTO] = upload
+
+
+def store_background_upload(widget_key: str) -> None:
+    """on_change callback of the background uploader: keep a decodable image, drop it when cleared."""
+    file = st.session_state.get(widget_key)
+    st.session_state.pop(BACKGROUND_IMAGE, None)
+    if file is None:
+        return
+    try:
+        check_upload_size(file.getvalue())
+        upload = Upload.from_bytes(file.name, file.getvalue())
+        decode_upload(upload)
+    except PortraitStudioError as exc:
+        st.session_state[BACKGROUND_ERROR] = str(exc)
+    else:
+        st.session_state[BACKGROUND_IMAGE] = upload
 
 
 def load_sample() -> Upload:
@@ -93,7 +97,7 @@ def background_choice() -> Background:
         upload: Upload | None = st.session_state.get(BACKGROUND_IMAGE)
         if upload is None:
             return Background(kind="color")
-        return Background(kind="image", image=read_rgb(upload.data))
+        return Background(kind="image", image=decode_upload(upload)[0].rgb)
     if kind in ("blur", "transparent"):
         return Background(kind=kind)
     return Background(kind="color", color=parse_color(st.session_state.get(BACKGROUND_COLOR, DEFAULT_COLOR)))
