@@ -7,6 +7,7 @@ from core.pipeline import render
 from ui.engine import analyse
 from ui.layout import friendly_errors, setup_page
 from ui.state import current_photo, load_sample, refine_settings, set_photo
+from ui.text import md_escape
 
 segmenter = setup_page("Portrait Studio", ":material/portrait:")
 st.markdown(
@@ -31,6 +32,6 @@ if st.session_state.get("demo_ran") and photo is not None:
         _, alpha = analysis.alphas(refine_settings())
         cutout = render(analysis.image, alpha, "composite", Background(kind="transparent"))
         left, right = st.columns(2)
-        left.image(analysis.image, caption=f"Original: {photo.name}", width="stretch")
+        left.image(analysis.image, caption=f"Original: {md_escape(photo.name)}", width="stretch")
         right.image(over_checkerboard(cutout), caption="Cut out (transparent background)", width="stretch")
         st.success("Open **Replace a background** to choose a new background and download the result.")

@@ -7,6 +7,7 @@ from core.imageio import encode_image
 from core.pipeline import STAGES, StageTimer, render
 from ui.engine import analyse
 from ui.layout import friendly_errors, setup_page
+from ui.text import md_escape
 from ui.state import (
     BACKGROUND_COLOR, BACKGROUND_ERROR, BACKGROUND_IMAGE, BACKGROUND_KIND, BACKGROUND_KINDS, DEFAULT_COLOR,
     MAX_UPLOAD_MB, UPLOAD_TYPES, Upload, background_choice, check_upload_size, current_photo, load_sample,
@@ -43,11 +44,11 @@ with background_column, friendly_errors():
             on_change=store_background_upload, args=("background_upload",),
         )
         if BACKGROUND_ERROR in st.session_state:
-            st.error(st.session_state.pop(BACKGROUND_ERROR), icon=":material/error:")
+            st.error(md_escape(st.session_state.pop(BACKGROUND_ERROR)), icon=":material/error:")
         if st.session_state.get(BACKGROUND_IMAGE) is None:
             st.caption("Upload an image to use it as the background; white until then.")
         else:
-            st.caption(f"Background: {st.session_state[BACKGROUND_IMAGE].name}")
+            st.caption(f"Background: {md_escape(st.session_state[BACKGROUND_IMAGE].name)}")
 
 photo = current_photo()
 if upload_outcome.failed:
@@ -57,17 +58,17 @@ if photo is None:
     st.stop()
 
 with friendly_errors():
-    with st.status(f"Cutting out {photo.name}…", expanded=False) as status:
+    with st.status(f"Cutting out {md_escape(photo.name)}…", expanded=False) as status:
         timer = StageTimer()
         analysis = analyse(photo, segmenter)
         raw, alpha = analysis.alphas(refine_settings(), timer)
         background = background_choice()
         with timer.stage("composite"):
             result = render(analysis.image, alpha, "composite", background)
-        status.update(label=f"Done: {photo.name}", state="complete")
+        status.update(label=f"Done: {md_escape(photo.name)}", state="complete")
 
     for note in analysis.decoded.notes:
-        st.caption(f"Note: {note}")
+        st.caption(f"Note: {md_escape(note)}")
     columns = st.columns(3)
     columns[0].image(analysis.image, caption="Original", width="stretch")
     columns[1].image((alpha * 255).round().astype("uint8"), caption="Mask", width="stretch")

@@ -13,6 +13,7 @@ from core.pipeline import StageTimer, render
 from core.refine import RefineSettings, field_specs
 from ui.engine import PREVIEW_SIDE, analyse
 from ui.layout import friendly_errors, setup_page
+from ui.text import md_escape
 from ui.state import apply_refine_settings, background_choice, current_photo, refine_key, refine_settings
 
 segmenter = setup_page("Refinement tuning", ":material/tune:")
@@ -47,7 +48,7 @@ with top[2]:
     st.file_uploader("Load a preset (.json)", type=["json"], key="preset_upload", on_change=load_preset)
 message = st.session_state.pop("preset_message", None)
 if message:
-    getattr(st, message[0])(message[1])
+    getattr(st, message[0])(md_escape(message[1]))
 
 
 @st.fragment

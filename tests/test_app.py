@@ -33,6 +33,7 @@ import ui.engine
 import ui.state
 from core.refine import RefineSettings, field_specs
 from ui.state import refine_key
+from ui.text import md_escape
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = str(ROOT / "Home.py")
@@ -630,7 +631,7 @@ def test_tuning_invalid_preset_shows_error(tuning, content, message):
     assert_no_exception(at)
     assert len(at.error) == 1
     assert "bad.json is not a Portrait Studio preset" in at.error[0].value
-    assert message in at.error[0].value
+    assert md_escape(message) in at.error[0].value  # shown as escaped markdown
     # the settings are left as they were and the page still works
     assert at.slider(key=refine_key("feather_sigma_pct")).value == pytest.approx(0.7)
     assert len(at.metric) == 1 and len(at.image) == 2
@@ -796,3 +797,19 @@ def test_every_page_is_clean_after_each_upload(astronaut_jpeg):
         assert_clean(go(at, page))
     assert_clean(at.switch_page("Home.py").run())
     assert len(at.get("page_link")) == 3
+
+
+HOSTILE_NAME = "[click](javascript:alert(1)) <b>bold</b> **x**.png"
+
+
+def test_file_names_are_escaped_in_labels_captions_and_errors(astronaut_png):
+    at = new_app()
+    assert_clean(go(at, REPLACE))
+    assert_clean(upload(at, HOSTILE_NAME, astronaut_png))
+    label = at.status[0].label
+    shown = "\n".join([label] + [str(c.value) for c in at.caption])
+    assert "\\[click\\](javascript:alert(1)) \\<b\\>bold\\</b\\> \\*\\*x\\*\\*.png" in label
+    unescaped = re.compile(r"(?<!\\)(<b>|\]\(javascript|\*\*x)")
+    assert not unescaped.search(shown)
+    assert_no_exception(upload(at, HOSTILE_NAME, b"not an image"))
+    assert "\\<b\\>bold\\</b\\>" in texts(at.error) and not unescaped.search(texts(at.error))

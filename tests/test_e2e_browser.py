@@ -84,5 +84,15 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         page.get_by_test_id("stMain").evaluate("main => main.scrollTo(0, 0)")
         page.screenshot(path=ARTIFACTS / "04-tuning.png", full_page=True)
 
+        # A hostile file name renders as literal text: no link, no HTML, no formatting.
+        _go_to(page, "Replace background")
+        hostile = tmp_path / "[click](javascript:alert(1)) <b>bold **x**.png"
+        Image.fromarray(astronaut[:, ::-1]).save(hostile, format="PNG")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(hostile))
+        page.get_by_text(f"Done: {hostile.name}", exact=True).wait_for(timeout=90_000)
+        wait_for_idle(page)
+        main = page.get_by_test_id("stMain")
+        assert main.locator("b, strong, a[href^='javascript']").count() == 0
+
         assert not errors, errors
         assert page.get_by_test_id("stException").count() == 0

@@ -14,6 +14,7 @@ from core.weights import DEFAULT_MODEL, RECOMMENDED_PORTRAIT_MODEL, REGISTRY, do
 from core.segmentation import Segmenter
 from ui.engine import shared_segmenter
 from ui.state import MODEL
+from ui.text import md_escape
 
 log = logging.getLogger("portrait_studio")
 
@@ -33,7 +34,7 @@ def friendly_errors() -> Iterator[Outcome]:
         yield outcome
     except PortraitStudioError as exc:
         outcome.failed = True
-        st.error(str(exc), icon=":material/error:")
+        st.error(md_escape(str(exc)), icon=":material/error:")
     except MemoryError:
         outcome.failed = True
         st.error("This photo needs more memory than the server has. Try a smaller photo.", icon=":material/error:")
@@ -65,7 +66,7 @@ def _offer_download(name: str) -> None:
             download_weights(spec, progress=report)
         except WeightsError as exc:
             bar.empty()
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
         else:
             st.rerun()
 
@@ -87,7 +88,7 @@ def model_sidebar() -> Segmenter:
         try:
             segmenter = shared_segmenter(name)
         except WeightsError as exc:
-            st.error(str(exc))
+            st.error(md_escape(str(exc)))
             segmenter = shared_segmenter(DEFAULT_MODEL)
         weights = segmenter.weights
         st.markdown(

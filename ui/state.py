@@ -14,6 +14,7 @@ from core.composite import Background, parse_color
 from core.errors import PortraitStudioError, SettingsError
 from core.refine import RefineSettings, field_specs
 from ui.engine import Upload, decode_upload
+from ui.text import md_escape
 
 MAX_UPLOAD_MB = 50  # keep in step with server.maxUploadSize in .streamlit/config.toml
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
@@ -80,7 +81,7 @@ def refine_settings() -> RefineSettings:
     try:
         return RefineSettings(**values)
     except SettingsError as exc:  # e.g. black point moved above white point: say so, keep going
-        st.warning(f"{exc} Using the defaults for now.")
+        st.warning(f"{md_escape(str(exc))} Using the defaults for now.")
         return RefineSettings()
 
 
