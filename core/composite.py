@@ -126,9 +126,26 @@ def blend_float(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarra
     return fg.astype(np.float32) * a + bg.astype(np.float32) * (np.float32(1.0) - a)
 
 
+_BLEND_BAND_PIXELS = 1 << 20  # blend() works in row bands of about this many pixels to bound float temporaries
+
+
 def blend(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """fg uint8 HxWx3, alpha float32 HxW in [0, 1], bg uint8 HxWx3 -> uint8 HxWx3 (straight alpha, round half down)."""
-    return to_uint8(blend_float(foreground, alpha, background))
+    """fg uint8 HxWx3, alpha float32 HxW in [0, 1], bg uint8 HxWx3 -> uint8 HxWx3 (straight alpha, round half down).
+
+    Same result as to_uint8(blend_float(...)), computed in row bands so a 50-megapixel photo needs tens of
+    megabytes of float temporaries instead of gigabytes.
+    """
+    fg = _check_image(foreground, "foreground")
+    bg = _check_image(background, "background")
+    if fg.shape != bg.shape:
+        return to_uint8(blend_float(fg, alpha, bg))  # raises the size-mismatch error with its advice
+    a = _check_alpha_matches(alpha, fg)
+    out = np.empty_like(fg)
+    rows = max(1, _BLEND_BAND_PIXELS // max(fg.shape[1], 1))
+    for top in range(0, fg.shape[0], rows):
+        band = slice(top, top + rows)
+        out[band] = to_uint8(blend_float(fg[band], a[band], bg[band]))
+    return out
 
 
 # ----------------------------------------------------------------------------------- backgrounds

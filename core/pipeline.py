@@ -23,6 +23,22 @@ from core.segmentation import Segmenter, normalize_prediction, preprocess, resiz
 
 STAGES = ("decode", "preprocess", "inference", "resize", "refine", "composite", "encode")
 OutputKind = Literal["mask", "cutout", "composite"]
+WORKING_PIXELS = 16_000_000  # soft limit: larger photos are refined at this many pixels, then scaled back up
+
+
+def working_shape(shape: tuple[int, int], working_pixels: int | None = None) -> tuple[int, int]:
+    """(H, W) itself, or the same aspect scaled down to about `working_pixels` (default WORKING_PIXELS)."""
+    budget = WORKING_PIXELS if working_pixels is None else working_pixels
+    height, width = shape
+    if height * width <= budget:
+        return height, width
+    scale = (budget / (height * width)) ** 0.5
+    small_height, small_width = max(1, round(height * scale)), max(1, round(width * scale))
+    if small_height == 1:  # extreme strips: a side cannot shrink below one pixel
+        small_width = min(width, budget)
+    elif small_width == 1:
+        small_height = min(height, budget)
+    return small_height, small_width
 
 
 @dataclass
@@ -63,12 +79,20 @@ def alpha_from_prediction(
     """prediction: float32 S×S → (raw alpha, refined alpha), both float32 HxW in [0, 1].
 
     `settings=None` skips refinement; `source_alpha` (the file's own transparency) caps the result.
+    Above WORKING_PIXELS the refinement runs at a working resolution and is scaled back up: the mask
+    comes from a 320×320 prediction, so this loses no detail, and keeps huge photos fast and small.
     """
     timer = timer or StageTimer()
     with timer.stage("resize"):
         raw = resize_prediction(prediction, shape)
     with timer.stage("refine"):
-        refined = refine(raw, settings) if settings is not None else raw
+        if settings is None:
+            refined = raw
+        elif working_shape(shape) == tuple(shape):
+            refined = refine(raw, settings)
+        else:
+            refined_small = refine(resize_prediction(prediction, working_shape(shape)), settings)
+            refined = resize_prediction(refined_small, shape)
         if source_alpha is not None:
             refined = np.minimum(refined, source_alpha)
     return raw, refined

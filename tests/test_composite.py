@@ -347,3 +347,15 @@ def test_over_checkerboard():
     rgba = np.array([[[10, 20, 30, 255], [10, 20, 30, 0]], [[0, 0, 0, 0], [0, 0, 0, 255]]], np.uint8)
     out = over_checkerboard(rgba, square=1)
     assert out.tolist() == [[[10, 20, 30], [204, 204, 204]], [[204, 204, 204], [0, 0, 0]]]
+
+
+def test_blend_in_row_bands_equals_the_whole_image_blend(monkeypatch):
+    import core.composite as composite_module
+
+    rng = np.random.default_rng(3)
+    fg = rng.integers(0, 256, (13, 5, 3), dtype=np.uint8)
+    bg = rng.integers(0, 256, (13, 5, 3), dtype=np.uint8)
+    alpha = rng.random((13, 5), dtype=np.float32)
+    whole = composite_module.to_uint8(composite_module.blend_float(fg, alpha, bg))
+    monkeypatch.setattr(composite_module, "_BLEND_BAND_PIXELS", 7)  # bands of one row
+    np.testing.assert_array_equal(composite_module.blend(fg, alpha, bg), whole)

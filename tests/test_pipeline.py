@@ -65,3 +65,28 @@ def test_transparent_png_input_stays_cut_where_it_was_cut(segmenter, astronaut):
     result = process(_png(rgba), segmenter, kind="cutout", settings=RefineSettings())
     assert result.output[:, :256, 3].max() == 0
     assert result.output[420:500, 320:420, 3].min() > 200  # helmet on the right half still kept
+
+
+def test_working_shape_keeps_aspect_and_pixel_budget():
+    from core.pipeline import working_shape
+
+    assert working_shape((600, 800), 1_000_000) == (600, 800)
+    assert working_shape((6000, 8000), 12_000_000) == (3000, 4000)
+    assert working_shape((10, 100_000), 1000) == (1, 1000)
+
+
+def test_huge_photos_are_refined_at_the_working_resolution_and_returned_full_size(monkeypatch):
+    import core.pipeline as pipeline
+
+    yy, xx = np.mgrid[:320, :320]
+    prediction = ((yy - 160) ** 2 + (xx - 160) ** 2 < 100**2).astype(np.float32)
+    settings = RefineSettings()
+    direct = alpha_from_prediction(prediction, (400, 600), settings)[1]
+    shapes = []
+    original_refine = pipeline.refine
+    monkeypatch.setattr(pipeline, "refine", lambda alpha, s: shapes.append(alpha.shape) or original_refine(alpha, s))
+    monkeypatch.setattr(pipeline, "WORKING_PIXELS", 60_000)
+    raw, refined = pipeline.alpha_from_prediction(prediction, (400, 600), settings)
+    assert shapes == [(200, 300)]  # refined at a quarter of the pixels
+    assert raw.shape == refined.shape == (400, 600)
+    assert np.abs(refined - direct).mean() < 0.01  # and the result is practically the same
