@@ -9,8 +9,8 @@ from core.inspection import alpha_histogram, mark_region, mask_overlay, uncertai
 from core.pipeline import render
 from ui.compare import image_comparison
 from ui.engine import analyse
-from ui.layout import friendly_errors, setup_page
-from ui.state import background_choice, current_photo, refine_settings
+from ui.layout import friendly_errors, require_photo, setup_page
+from ui.state import background_choice, refine_settings
 
 COMPARISONS = {
     "result": "Original ↔ result",
@@ -19,11 +19,7 @@ COMPARISONS = {
 }
 
 segmenter = setup_page("Mask inspector", ":material/compare:")
-photo = current_photo()
-if photo is None:
-    st.info("No photo yet: upload one on the Replace page, or run the demo on Home.")
-    st.page_link("pages/1_Replace_background.py", label="Replace background", icon=":material/wallpaper:")
-    st.stop()
+photo = require_photo()
 
 with friendly_errors():
     analysis = analyse(photo, segmenter)

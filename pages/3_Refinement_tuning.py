@@ -12,16 +12,12 @@ from core.imageio import encode_image
 from core.pipeline import StageTimer, render
 from core.refine import RefineSettings, field_specs
 from ui.engine import PREVIEW_SIDE, analyse
-from ui.layout import friendly_errors, setup_page
+from ui.layout import friendly_errors, require_photo, setup_page
 from ui.text import md_escape
-from ui.state import apply_refine_settings, background_choice, current_photo, refine_key, refine_settings
+from ui.state import apply_refine_settings, background_choice, refine_key, refine_settings
 
 segmenter = setup_page("Refinement tuning", ":material/tune:")
-photo = current_photo()
-if photo is None:
-    st.info("No photo yet: upload one on the Replace page, or run the demo on Home.")
-    st.page_link("pages/1_Replace_background.py", label="Replace background", icon=":material/wallpaper:")
-    st.stop()
+photo = require_photo()
 
 
 def reset_defaults() -> None:

@@ -12,8 +12,8 @@ import streamlit as st
 from core.errors import PortraitStudioError, WeightsError
 from core.weights import DEFAULT_MODEL, RECOMMENDED_PORTRAIT_MODEL, REGISTRY, download_weights, find_weights
 from core.segmentation import Segmenter
-from ui.engine import shared_segmenter
-from ui.state import MODEL
+from ui.engine import Upload, shared_segmenter
+from ui.state import MODEL, current_photo
 from ui.text import md_escape
 
 log = logging.getLogger("portrait_studio")
@@ -104,3 +104,13 @@ def setup_page(title: str, icon: str) -> Segmenter:
     st.set_page_config(page_title=f"{title} · Portrait Studio", page_icon=icon, layout="wide")
     st.title(title)
     return model_sidebar()
+
+
+def require_photo() -> Upload:
+    """The current photo; without one, say where to get one and stop the page."""
+    photo = current_photo()
+    if photo is None:
+        st.info("No photo yet: upload one on the Replace page, or run the demo on Home.")
+        st.page_link("pages/1_Replace_background.py", label="Replace background", icon=":material/wallpaper:")
+        st.stop()
+    return photo
