@@ -1,0 +1,72 @@
+"""Colour decontamination on a synthetic edge with known foreground, alpha ramp and background."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.composite import blend
+from core.errors import SettingsError
+from core.foreground import decontaminate, estimate_foreground
+
+SUBJECT = np.array([200, 60, 40], np.float32)  # known foreground colour
+OLD_BACKGROUND = np.array([20, 200, 40], np.float32)  # a green lawn
+NEW_BACKGROUND = np.array([0, 0, 255], np.float32)
+EDGE_ERROR_BOUND = 3.0  # mean absolute error in 8-bit levels, over the soft edge band
+
+
+def _scene(height: int = 600, width: int = 800, ramp: int = 12):
+    """Photo = αF + (1−α)B with a soft vertical edge ramp of `ramp` pixels in the middle."""
+    x = np.arange(width, dtype=np.float32)
+    alpha = np.tile(np.clip((width / 2 + ramp / 2 - x) / ramp, 0, 1), (height, 1)).astype(np.float32)
+    photo = alpha[..., None] * SUBJECT + (1 - alpha[..., None]) * OLD_BACKGROUND
+    return np.clip(np.ceil(photo - 0.5), 0, 255).astype(np.uint8), alpha
+
+
+def test_decontamination_removes_the_old_background_from_the_edge():
+    photo, alpha = _scene()
+    band = (alpha > 0) & (alpha < 1)
+    new = np.broadcast_to(NEW_BACKGROUND, photo.shape).astype(np.uint8).copy()
+    truth = alpha[..., None] * SUBJECT + (1 - alpha[..., None]) * NEW_BACKGROUND
+    error_plain = np.abs(blend(photo, alpha, new) - truth)[band].mean()
+    error_clean = np.abs(blend(decontaminate(photo, alpha), alpha, new) - truth)[band].mean()
+    assert error_clean < EDGE_ERROR_BOUND
+    assert error_clean * 3 <= error_plain  # at least 3x smaller than without decontamination
+
+
+def test_only_the_soft_band_changes_and_strength_zero_is_the_identity():
+    photo, alpha = _scene()
+    cleaned = decontaminate(photo, alpha)
+    solid = (alpha == 0) | (alpha == 1)
+    np.testing.assert_array_equal(cleaned[solid], photo[solid])
+    np.testing.assert_array_equal(decontaminate(photo, alpha, strength=0.0), photo)
+    half = decontaminate(photo, alpha, strength=0.5).astype(int)
+    band = (alpha > 0) & (alpha < 1)
+    assert np.all(np.abs(half[band] - (photo[band] + cleaned[band].astype(int)) / 2) <= 1)
+
+
+def test_estimated_foreground_is_the_subject_colour_in_the_band():
+    photo, alpha = _scene()
+    estimate = estimate_foreground(photo, alpha) * 255
+    band = (alpha > 0) & (alpha < 1)
+    # F is ill-conditioned where alpha is small, and shows in a composite only in proportion to alpha:
+    # weight the error accordingly (what reaches the image).
+    weighted = (alpha[band][:, None] * np.abs(estimate[band] - SUBJECT)).mean()
+    assert weighted < EDGE_ERROR_BOUND / 2
+    assert np.abs(estimate[alpha == 1] - SUBJECT).max() <= 0.5  # solid subject pixels are the photo
+
+
+def test_reduced_resolution_statistics_match_the_full_computation(monkeypatch):
+    photo, alpha = _scene(1200, 1600, 16)
+    band = (alpha > 0) & (alpha < 1)
+    full = estimate_foreground(photo, alpha, work_pixels=10**9)
+    fast = estimate_foreground(photo, alpha, work_pixels=300_000)
+    assert np.abs(full - fast)[band].mean() * 255 < 1.0
+
+
+def test_invalid_strength_or_shapes_are_clear_errors():
+    photo, alpha = _scene(20, 30, 4)
+    with pytest.raises(SettingsError, match="strength"):
+        decontaminate(photo, alpha, strength=1.5)
+    with pytest.raises(SettingsError, match="match"):
+        decontaminate(photo, alpha[:10])
