@@ -79,6 +79,12 @@ class ProgressLine:
             self.stream.write(line + "\n")
         self.stream.flush()
 
+    def clear(self) -> None:
+        """Wipe a live bar's line so that a message printed next starts at the left; the next update redraws it."""
+        if self.live:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
     def close(self) -> None:
         if self.live:
             self.stream.write("\n")
@@ -146,15 +152,21 @@ def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, settings, backgro
             status = f"{source.name} -> {target} ({time.perf_counter() - start:.2f} s)"
             for note in result.decoded.notes:
                 status += f"; note: {note}"
-            if bar is None:
+            if bar is None or result.decoded.notes:  # folder mode: a line only for files read with a note
+                if bar is not None:
+                    bar.clear()
                 print(status, file=stdout)
         except PortraitStudioError as exc:
             failures += 1
             status = f"skipped {source.name}: {exc}"
+            if bar is not None:
+                bar.clear()
             print(f"error: {status}", file=stderr)
-        except (OSError, MemoryError, RuntimeError, ValueError) as exc:  # keep going over a folder
+        except Exception as exc:  # any other failure: report it and keep going over a folder, no traceback
             failures += 1
             status = f"skipped {source.name}: unexpected {type(exc).__name__}: {exc}"
+            if bar is not None:
+                bar.clear()
             print(f"error: {status}", file=stderr)
         if bar is not None:
             bar.update(index, len(jobs), source.name)

@@ -82,7 +82,7 @@ def decode_image(
                     notes.append(f"{kind}: used the first of {n_frames} {unit}")
                 img.load()
             except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                raise _bomb_error(exc, name, max_pixels) from exc
+                raise _bomb_error(exc, name, max_pixels, img.size) from exc
             except Exception as exc:  # Pillow raises OSError, SyntaxError, EOFError... on bad data
                 raise ImageDecodeError(
                     f"{name} is truncated or corrupt ({exc}). Re-export or re-download it and try again."
@@ -193,7 +193,7 @@ def _open_header(stream: BinaryIO, name: str, max_pixels: int) -> Image.Image:
     try:
         img = Image.open(stream, formats=SUPPORTED_INPUT_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _bomb_error(exc, name, max_pixels) from exc
+        raise _bomb_error(exc, name, max_pixels, _header_size(stream)) from exc
     except UnidentifiedImageError as exc:
         raise ImageDecodeError(
             f"{name} is not an image Portrait Studio can read (supported: {_READABLE}). "
@@ -229,9 +229,40 @@ def _too_large(
     )
 
 
-def _bomb_error(exc: Exception, name: str, max_pixels: int) -> ImageTooLargeError:
-    """Turn Pillow's decompression-bomb error or warning into an ImageTooLargeError."""
+def _header_size(stream: BinaryIO) -> tuple[int, int] | None:
+    """(width, height) as the header claims, read without Pillow's pixel guard; None if no reader takes it.
+
+    Only used to word the error for an image Pillow's guard refused at open (its message gives the pixel
+    count, not the size). Reading a header allocates nothing for the pixels.
+    """
+    try:
+        stream.seek(0)
+        prefix = stream.read(16)
+    except Exception:
+        return None
+    for fmt in SUPPORTED_INPUT_FORMATS:
+        factory, accept = Image.OPEN.get(fmt, (None, None))
+        if factory is None:
+            continue
+        try:
+            accepted = accept(prefix) if accept else True
+            if not accepted or isinstance(accepted, str):
+                continue
+            stream.seek(0)
+            width, height = factory(stream, "").size
+            return int(width), int(height)
+        except Exception:  # not this format, or a broken header: try the next reader
+            continue
+    return None
+
+
+def _bomb_error(
+    exc: Exception, name: str, max_pixels: int, size: tuple[int, int] | None = None
+) -> ImageTooLargeError:
+    """Turn Pillow's decompression-bomb error or warning into an ImageTooLargeError (naming `size` if known)."""
     limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+    if size and size[0] * size[1] > limit:
+        return _too_large(name, size[0] * size[1], limit, size)
     match = re.search(r"\((\d+) pixels\)", str(exc))
     if match:
         return _too_large(name, int(match.group(1)), limit)
