@@ -47,6 +47,14 @@ _BLUR_EPS = 1e-3
 BackgroundKind = Literal["color", "image", "blur", "transparent"]
 _KINDS = ("color", "image", "blur", "transparent")
 
+BlurKernel = Literal["gaussian", "disc"]
+_BLUR_KERNELS = ("gaussian", "disc")
+#: A flat disc of radius R has a per-axis standard deviation of R/2, so radius = 2*sigma gives the
+#: "disc" kernel the same second moment (the same overall amount of blur) as the Gaussian.
+_DISC_RADIUS_PER_SIGMA = 2.0
+#: Sub-samples per pixel side when rasterising the disc, so its rim gets fractional (anti-aliased) weights.
+_DISC_SUPERSAMPLE = 8
+
 
 # ------------------------------------------------------------------------------------ validation
 
@@ -195,16 +203,57 @@ def solid_background(color: tuple[int, int, int] | str, size: tuple[int, int]) -
     return out
 
 
-def blurred_background(image_rgb: np.ndarray, alpha: np.ndarray, sigma_pct: float = 2.0) -> np.ndarray:
+def _check_blur_kernel(kernel: Any) -> str:
+    if not isinstance(kernel, str) or kernel not in _BLUR_KERNELS:
+        raise SettingsError(
+            f"Unknown blur kernel {kernel!r}; use 'gaussian' (smooth) or 'disc' (lens-like bokeh)."
+        )
+    return kernel
+
+
+def _disc_kernel(radius_x: float, radius_y: float | None = None) -> np.ndarray:
+    """radii px > 0 -> float32 (2*ceil(ry)+1)x(2*ceil(rx)+1) flat elliptical disc, sum 1, anti-aliased rim."""
+    rx = float(radius_x)
+    ry = rx if radius_y is None else float(radius_y)
+    if not (math.isfinite(rx) and math.isfinite(ry) and rx > 0 and ry > 0):
+        raise SettingsError(f"A disc radius must be a positive number of pixels, got {(radius_x, radius_y)!r}.")
+    hx, hy = math.ceil(rx), math.ceil(ry)
+    n = _DISC_SUPERSAMPLE
+    # Sub-sample centres of every pixel, then the fraction of them inside the ellipse = pixel coverage.
+    offs = (np.arange(n, dtype=np.float64) + 0.5) / n - 0.5
+    ys = (np.arange(-hy, hy + 1, dtype=np.float64)[:, None] + offs[None, :]).reshape(-1)
+    xs = (np.arange(-hx, hx + 1, dtype=np.float64)[:, None] + offs[None, :]).reshape(-1)
+    inside = ((ys[:, None] / ry) ** 2 + (xs[None, :] / rx) ** 2) <= 1.0
+    cover = inside.reshape(2 * hy + 1, n, 2 * hx + 1, n).mean(axis=(1, 3))
+    if cover.sum() <= 0:  # a radius far below one pixel: no blur
+        cover[hy, hx] = 1.0
+    return (cover / cover.sum()).astype(np.float32)
+
+
+def _blur(x: np.ndarray, kernel: str, sigma_x: float, sigma_y: float) -> np.ndarray:
+    """float32 HxW or HxWxC -> same shape, blurred (BORDER_REPLICATE) by a Gaussian or its equal-variance disc."""
+    if kernel == "gaussian":
+        return cv2.GaussianBlur(x, (0, 0), sigma_x, sigma_y, borderType=cv2.BORDER_REPLICATE)
+    k = _disc_kernel(_DISC_RADIUS_PER_SIGMA * sigma_x, _DISC_RADIUS_PER_SIGMA * sigma_y)
+    return cv2.filter2D(x, cv2.CV_32F, k, borderType=cv2.BORDER_REPLICATE)
+
+
+def blurred_background(
+    image_rgb: np.ndarray, alpha: np.ndarray, sigma_pct: float = 2.0, kernel: BlurKernel = "gaussian"
+) -> np.ndarray:
     """image uint8 HxWx3, alpha float32 HxW in [0, 1] -> uint8 HxWx3 blur of the background only.
 
     Normalised convolution with weight w = 1 - alpha, so the subject does not bleed into the blur:
-        plate = (G(I*w) + eps*m) / (G(w) + eps),   G = Gaussian, sigma = sigma_pct % of the long side,
-    with m the mean background colour sum(I*w)/sum(w) and eps = 1e-3. Where G(w) >> eps this is
-    the plain normalised convolution G(I*w)/G(w); where G(w) ~ 0 (deep inside a large subject) it
+        plate = (K(I*w) + eps*m) / (K(w) + eps),   sigma = sigma_pct % of the long side,
+    with m the mean background colour sum(I*w)/sum(w) and eps = 1e-3. Where K(w) >> eps this is
+    the plain normalised convolution K(I*w)/K(w); where K(w) ~ 0 (deep inside a large subject) it
     fades smoothly to the mean background colour m instead of dividing by ~0. If the matte has no
-    background at all (sum(w) < 1 pixel), there is nothing to protect and a plain Gaussian blur of
-    the image is returned.
+    background at all (sum(w) < 1 pixel), there is nothing to protect and a plain blur of the image
+    is returned.
+
+    kernel: "gaussian" -> K is a Gaussian of that sigma; "disc" -> K is a flat, lens-like disc of
+    radius 2*sigma (a uniform disc of radius R has per-axis standard deviation R/2, so both kernels
+    blur by the same amount, but a bright point becomes an even disc with a crisp rim, like bokeh).
     """
     img = _check_image(image_rgb, "image_rgb")
     a = _check_alpha_matches(alpha, img)
@@ -212,6 +261,7 @@ def blurred_background(image_rgb: np.ndarray, alpha: np.ndarray, sigma_pct: floa
         math.isfinite(float(sigma_pct)) and sigma_pct > 0
     ):
         raise SettingsError(f"Blur strength must be a positive % of the long side (e.g. 2.0), got {sigma_pct!r}.")
+    kernel = _check_blur_kernel(kernel)
     h, w = img.shape[:2]
     sigma_px = pixels_from_pct(float(sigma_pct), img.shape)
     src = img.astype(np.float32)
@@ -219,15 +269,20 @@ def blurred_background(image_rgb: np.ndarray, alpha: np.ndarray, sigma_pct: floa
 
     total = float(weight.sum(dtype=np.float64))
     if total < 1.0:
-        plain = cv2.GaussianBlur(src, (0, 0), sigma_px, sigma_px, borderType=cv2.BORDER_REPLICATE)
-        return to_uint8(plain)
+        if kernel == "gaussian":
+            plain = cv2.GaussianBlur(src, (0, 0), sigma_px, sigma_px, borderType=cv2.BORDER_REPLICATE)
+            return to_uint8(plain)
+        # A disc has no separable shortcut: blur everything with unit weight on the bounded-cost path below.
+        weight = np.ones_like(weight)
+        total = float(weight.size)
 
     num = src * weight[..., None]
     mean_bg = num.reshape(-1, 3).sum(axis=0, dtype=np.float64) / total
 
     # Speed: for a large sigma, blur a downscaled copy (area-averaged, so the weighted sums are kept)
-    # where sigma is ~8 px, then resize the quotient back up with INTER_LINEAR. A Gaussian that wide
-    # has no detail a bilinear upscale would lose.
+    # where sigma is ~8 px (a disc of radius ~16 px), then resize the quotient back up with
+    # INTER_LINEAR. A Gaussian that wide has no detail a bilinear upscale would lose; a disc's rim
+    # is softened by about one low-res pixel, 1/16 of its radius.
     lh, lw = h, w
     if sigma_px > _BLUR_LOWRES_SIGMA:
         f = _BLUR_LOWRES_SIGMA / sigma_px
@@ -235,8 +290,11 @@ def blurred_background(image_rgb: np.ndarray, alpha: np.ndarray, sigma_pct: floa
         num = cv2.resize(num, (lw, lh), interpolation=cv2.INTER_AREA)
         weight = cv2.resize(weight, (lw, lh), interpolation=cv2.INTER_AREA)
     sx, sy = sigma_px * lw / w, sigma_px * lh / h
-    g_num = cv2.GaussianBlur(num, (0, 0), sx, sy, borderType=cv2.BORDER_REPLICATE)
-    g_w = cv2.GaussianBlur(weight, (0, 0), sx, sy, borderType=cv2.BORDER_REPLICATE)
+    g_num = _blur(num, kernel, sx, sy)
+    g_w = _blur(weight, kernel, sx, sy)
+    if kernel == "disc":  # filter2D may go through the DFT: clear its round-off below zero
+        np.maximum(g_num, 0.0, out=g_num)
+        np.maximum(g_w, 0.0, out=g_w)
     eps = np.float32(_BLUR_EPS)
     plate = (g_num + eps * mean_bg.astype(np.float32)) / (g_w[..., None] + eps)
     if (lh, lw) != (h, w):
@@ -246,12 +304,16 @@ def blurred_background(image_rgb: np.ndarray, alpha: np.ndarray, sigma_pct: floa
 
 @dataclass(frozen=True)
 class Background:
-    """What goes behind the subject: a colour, an image (uint8 HxWx3), a blur of the photo, or transparency."""
+    """What goes behind the subject: a colour, an image (uint8 HxWx3), a blur of the photo, or transparency.
+
+    blur_kernel ("gaussian" or "disc", lens-like) and blur_sigma_pct only matter for kind="blur".
+    """
 
     kind: BackgroundKind
     color: tuple[int, int, int] = (255, 255, 255)
     image: np.ndarray | None = None
     blur_sigma_pct: float = 2.0
+    blur_kernel: BlurKernel = "gaussian"
 
     def __post_init__(self) -> None:
         """Validate the fields; raises SettingsError saying what to change."""
@@ -275,6 +337,7 @@ class Background:
         ):
             raise SettingsError(f"blur_sigma_pct must be a number in (0, 50] % of the long side, got {s!r}.")
         object.__setattr__(self, "blur_sigma_pct", float(s))
+        _check_blur_kernel(self.blur_kernel)
 
     # A frozen dataclass would compare/hash the ndarray field directly, which numpy refuses.
     def __eq__(self, other: object) -> bool:
@@ -287,15 +350,17 @@ class Background:
             self.kind == other.kind
             and self.color == other.color
             and self.blur_sigma_pct == other.blur_sigma_pct
+            and self.blur_kernel == other.blur_kernel
             and same_image
         )
 
     def __hash__(self) -> int:
-        return hash((self.kind, self.color, self.blur_sigma_pct, None if self.image is None else self.image.shape))
+        shape = None if self.image is None else self.image.shape
+        return hash((self.kind, self.color, self.blur_sigma_pct, self.blur_kernel, shape))
 
     @classmethod
     def parse(cls, text: str, load_image: Callable[[str], np.ndarray]) -> Background:
-        """CLI value -> Background: '#RRGGBB'/'RRGGBB'/'#RGB' colour, 'blur', 'transparent', else an image path."""
+        """CLI value -> Background: hex colour, 'blur' or 'blur:disc', 'transparent', else an image path."""
         if not isinstance(text, str) or not text.strip():
             raise SettingsError(
                 "Background is empty; give a colour like '#ffffff', 'blur', 'transparent' or an image path."
@@ -303,6 +368,8 @@ class Background:
         s = text.strip()
         if s.lower() == "blur":
             return cls(kind="blur")
+        if s.lower().startswith("blur:"):
+            return cls(kind="blur", blur_kernel=s[5:].strip().lower())  # type: ignore[arg-type]
         if s.lower() == "transparent":
             return cls(kind="transparent")
         if _HEX6.fullmatch(s) or _HEX3.fullmatch(s):
@@ -339,7 +406,7 @@ def composite(image_rgb: np.ndarray, alpha: np.ndarray, background: Background) 
     elif background.kind == "image":
         bg = cover_fit(background.image, img.shape[:2])
     else:  # "blur"
-        bg = blurred_background(img, a, background.blur_sigma_pct)
+        bg = blurred_background(img, a, background.blur_sigma_pct, background.blur_kernel)
     return blend(img, a, bg)
 
 

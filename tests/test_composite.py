@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import cv2
 import numpy as np
 import pytest
@@ -243,6 +245,68 @@ def test_blurred_background_rejects_bad_sigma():
         blurred_background(img, alpha, 0.0)
 
 
+@pytest.mark.parametrize(("size", "sigma_pct"), [(40, 5.0), (400, 10.0)])  # disc radius 4 px; 80 px (downscaled)
+def test_disc_blurred_background_subject_does_not_bleed(size, sigma_pct):
+    img, alpha = _red_subject_blue_background(size, size)
+    plate = blurred_background(img, alpha, sigma_pct, kernel="disc")
+    assert plate.shape == img.shape and plate.dtype == np.uint8
+    bg_half = plate[:, size // 2 :]
+    assert bg_half[..., 0].max() == 0  # no red anywhere in the background
+    assert (bg_half[..., 2] == 255).all()
+    assert plate[:, 0].tolist() == [[0, 0, 255]] * size  # deep inside: the mean background colour
+
+
+def _dot_plates() -> dict[str, np.ndarray]:
+    img = np.zeros((100, 100, 3), np.uint8)
+    img[50, 50] = 255  # one bright background pixel
+    alpha = np.zeros((100, 100), np.float32)
+    return {k: blurred_background(img, alpha, 2.0, kernel=k)[..., 0].astype(int) for k in ("gaussian", "disc")}
+
+
+def test_disc_kernel_turns_a_bright_dot_into_a_flat_disc():
+    plates = _dot_plates()  # sigma 2 px -> disc radius 4 px, 255 / (pi * 4^2) ~ 5 per pixel
+    yy, xx = np.mgrid[0:100, 0:100]
+    r = np.hypot(yy - 50, xx - 50)
+    disc, gauss = plates["disc"], plates["gaussian"]
+    assert disc[r <= 3].min() == disc[r <= 3].max() == 5  # flat inside
+    assert (disc[r >= 4.5] == 0).all()  # nothing beyond the rim: a sharp fall
+    assert disc.sum() == pytest.approx(255, rel=0.1)  # the dot's light is kept
+    # The Gaussian instead peaks in the middle and fades step by step.
+    profile = gauss[50, 50:55].tolist()
+    assert all(outer < inner for inner, outer in pairwise(profile))
+    assert gauss[50, 50] >= 3 * gauss[50, 53]
+
+
+def test_disc_kernel_blurs_as_much_as_the_gaussian():
+    # A flat disc of radius 2*sigma has per-axis variance sigma^2, like the Gaussian it replaces.
+    from core.composite import _disc_kernel
+
+    for sigma in (1.5, 3.0, 6.0):
+        k = _disc_kernel(2 * sigma).astype(np.float64)
+        assert k.sum() == pytest.approx(1.0, abs=1e-6)
+        half = k.shape[0] // 2
+        x = np.arange(-half, half + 1)
+        assert (k * x[None, :] ** 2).sum() == pytest.approx(sigma**2, rel=0.05)
+        assert (k * x[:, None] ** 2).sum() == pytest.approx(sigma**2, rel=0.05)
+
+
+def test_disc_blurs_stripes_and_keeps_a_flat_image():
+    img = np.zeros((40, 40, 3), np.uint8)
+    img[:, ::2] = 255
+    plate = blurred_background(img, np.zeros((40, 40), np.float32), 5.0, "disc")
+    interior = plate[:, 8:32]
+    assert interior.min() >= 120 and interior.max() <= 135
+    flat = np.full((10, 10, 3), 80, np.uint8)
+    np.testing.assert_array_equal(blurred_background(flat, np.ones((10, 10), np.float32), 10.0, "disc"), flat)
+
+
+@pytest.mark.parametrize("kernel", ["box", "Gaussian", "", None, 1])
+def test_blurred_background_rejects_unknown_kernel(kernel):
+    img, alpha = _red_subject_blue_background(4, 4)
+    with pytest.raises(SettingsError, match="disc"):
+        blurred_background(img, alpha, 2.0, kernel)  # type: ignore[arg-type]
+
+
 # ------------------------------------------------------------------------------------ Background
 
 
@@ -257,6 +321,9 @@ def test_background_parse():
     assert Background.parse("102030", load).color == (16, 32, 48)
     assert Background.parse("#fff", load).color == (255, 255, 255)
     assert Background.parse("blur", load).kind == "blur"
+    assert Background.parse("blur", load).blur_kernel == "gaussian"
+    assert Background.parse("blur:disc", load) == Background("blur", blur_kernel="disc")
+    assert Background.parse(" Blur:Gaussian ", load) == Background("blur")
     assert Background.parse("Transparent", load).kind == "transparent"
     bg = Background.parse("beach.jpg", load)
     assert bg.kind == "image" and loaded == ["beach.jpg"]
@@ -278,6 +345,11 @@ def test_background_validation():
         Background("blur", blur_sigma_pct=0.0)
     with pytest.raises(SettingsError):
         Background.parse("x.png", lambda p: np.zeros((2, 2), np.uint8))
+    with pytest.raises(SettingsError, match="disc"):
+        Background("blur", blur_kernel="box")  # type: ignore[arg-type]
+    with pytest.raises(SettingsError, match="disc"):
+        Background.parse("blur:box", lambda p: np.zeros((2, 2, 3), np.uint8))
+    assert Background("blur", blur_kernel="disc") != Background("blur")
 
 
 def test_background_image_is_a_frozen_copy():
@@ -321,6 +393,17 @@ def test_composite_kinds():
     assert blurred.shape == (1, 2, 3) and blurred.dtype == np.uint8
     with pytest.raises(SettingsError):
         composite(img, a, "#ffffff")  # type: ignore[arg-type]
+
+
+def test_composite_passes_the_blur_kernel_through():
+    img, alpha = _red_subject_blue_background(40, 40)
+    img[::3, 25:] = (255, 255, 0)  # some texture in the background
+    alpha[:, 18:22] = 0.5
+    for kernel in ("gaussian", "disc"):
+        out = composite(img, alpha, Background("blur", blur_sigma_pct=5.0, blur_kernel=kernel))
+        np.testing.assert_array_equal(out, blend(img, alpha, blurred_background(img, alpha, 5.0, kernel)))
+    disc = composite(img, alpha, Background("blur", blur_sigma_pct=5.0, blur_kernel="disc"))
+    assert not np.array_equal(disc, composite(img, alpha, Background("blur", blur_sigma_pct=5.0)))
 
 
 # --------------------------------------------------------------------------------- checkerboard
