@@ -17,6 +17,7 @@ from typing import TextIO
 from core.composite import Background
 from core.errors import PortraitStudioError
 from core.imageio import format_from_suffix, read_rgb
+from core.limits import DEFAULT_MAX_MEGAPIXELS, DEFAULT_WORKING_MEGAPIXELS, set_pixel_limits
 from core.pipeline import OutputKind, process
 from core.refine import RefineSettings, field_specs
 from core.segmentation import DEVICE_CHOICES, Segmenter, get_segmenter
@@ -49,6 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--weights", type=Path, help="explicit weights file (.onnx or .pth) for --model")
         sub.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="device (default: auto = CUDA, MPS, CPU)")
         sub.add_argument("--no-refine", action="store_true", help="write the raw network mask, skipping all refinement")
+        sub.add_argument("--max-megapixels", type=float, metavar="MP", help=f"refuse larger photos (default {DEFAULT_MAX_MEGAPIXELS:g})")
+        sub.add_argument(
+            "--working-megapixels", type=float, metavar="MP",
+            help=f"refine larger photos at this size and scale the mask back up (default {DEFAULT_WORKING_MEGAPIXELS:g})",
+        )
         group = sub.add_argument_group("refinement (sizes in %% of the image's long side)")
         for spec in field_specs():
             default = getattr(defaults, spec.name)
@@ -121,6 +127,7 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         return 2
     folder_mode = args.input.is_dir()
     try:
+        set_pixel_limits(args.max_megapixels, args.working_megapixels)
         settings = None if args.no_refine else RefineSettings(**{s.name: getattr(args, s.name) for s in field_specs()})
         background = Background.parse(args.background, read_rgb) if args.command == "replace" else None
         if not folder_mode:

@@ -3,11 +3,10 @@
 Every decoded image is ``rgb`` uint8 HxWx3 in sRGB with its EXIF orientation applied, plus the file's
 own transparency (if it has any) as ``alpha`` float32 HxW in [0, 1].
 
-Size limit: decoding refuses images with more than ``MAX_IMAGE_PIXELS`` pixels (100 megapixels, about
-12 000 x 8 300) after reading only the header, so a small file whose header claims a huge size (a
-"decompression bomb") costs no memory.  The same value is set as Pillow's own guard
-(``PIL.Image.MAX_IMAGE_PIXELS``) at import; ``max_pixels`` can lower the limit per call but not raise
-it above Pillow's guard.
+Size limit: decoding refuses images with more than the configured maximum (``core.limits``: 100
+megapixels by default, about 12 000 x 8 300) after reading only the header, so a small file whose
+header claims a huge size (a "decompression bomb") costs no memory.  The same value is Pillow's own
+guard (``PIL.Image.MAX_IMAGE_PIXELS``); ``max_pixels`` can lower the limit per call but not raise it.
 
 High bit depths are reduced to 8 bits: integer modes (``I;16*``, ``I``) are read as 0..65535 and
 divided by 257 with rounding; float images (``F``) are read as 0..1 if their maximum is <= 1, else as
@@ -29,9 +28,9 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from core.errors import ImageDecodeError, ImageTooLargeError, PortraitStudioError, SettingsError
+from core.limits import pixel_limits
 
-MAX_IMAGE_PIXELS: int = 100_000_000
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+MAX_IMAGE_PIXELS: int = pixel_limits().max_pixels  # the limit at import; decode_image reads the current one
 
 SUPPORTED_INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 UPLOAD_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff")
@@ -62,13 +61,14 @@ class DecodedImage:
 
 
 def decode_image(
-    source: bytes | str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None
+    source: bytes | str | os.PathLike | BinaryIO, *, max_pixels: int | None = None, name: str | None = None
 ) -> DecodedImage:
     """Decode bytes/path/binary file to rgb uint8 HxWx3 sRGB upright, alpha float32 HxW [0, 1] or None.
 
     `name` (e.g. the uploaded file's name) is used in error messages instead of a generic "The image".
     """
     notes: list[str] = []
+    max_pixels = pixel_limits().max_pixels if max_pixels is None else min(max_pixels, pixel_limits().max_pixels)
     with contextlib.ExitStack() as stack:
         stream, name = _open_stream(source, stack, f"'{name}'" if name else None)
         with warnings.catch_warnings():
@@ -97,7 +97,7 @@ def decode_image(
 
 
 def read_rgb(
-    source: bytes | str | os.PathLike | BinaryIO, *, max_pixels: int = MAX_IMAGE_PIXELS
+    source: bytes | str | os.PathLike | BinaryIO, *, max_pixels: int | None = None
 ) -> np.ndarray:
     """Decode an image to rgb uint8 HxWx3 sRGB (EXIF-upright), ignoring any transparency."""
     return decode_image(source, max_pixels=max_pixels).rgb

@@ -18,17 +18,17 @@ import numpy as np
 
 from core.composite import Background, composite, mask_image
 from core.imageio import DecodedImage, decode_image, encode_image
+from core.limits import pixel_limits
 from core.refine import RefineSettings, refine
 from core.segmentation import Segmenter, normalize_prediction, preprocess, resize_prediction
 
 STAGES = ("decode", "preprocess", "inference", "resize", "refine", "composite", "encode")
 OutputKind = Literal["mask", "cutout", "composite"]
-WORKING_PIXELS = 16_000_000  # soft limit: larger photos are refined at this many pixels, then scaled back up
 
 
 def working_shape(shape: tuple[int, int], working_pixels: int | None = None) -> tuple[int, int]:
-    """(H, W) itself, or the same aspect scaled down to about `working_pixels` (default WORKING_PIXELS)."""
-    budget = WORKING_PIXELS if working_pixels is None else working_pixels
+    """(H, W) itself, or the same aspect scaled down to about `working_pixels` (default: core.limits' soft limit)."""
+    budget = pixel_limits().working_pixels if working_pixels is None else working_pixels
     height, width = shape
     if height * width <= budget:
         return height, width
@@ -79,7 +79,7 @@ def alpha_from_prediction(
     """prediction: float32 S×S → (raw alpha, refined alpha), both float32 HxW in [0, 1].
 
     `settings=None` skips refinement; `source_alpha` (the file's own transparency) caps the result.
-    Above WORKING_PIXELS the refinement runs at a working resolution and is scaled back up: the mask
+    Above the working limit (core.limits) the refinement runs at a working resolution and is scaled back up: the mask
     comes from a 320×320 prediction, so this loses no detail, and keeps huge photos fast and small.
     """
     timer = timer or StageTimer()

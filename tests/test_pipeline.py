@@ -76,6 +76,7 @@ def test_working_shape_keeps_aspect_and_pixel_budget():
 
 
 def test_huge_photos_are_refined_at_the_working_resolution_and_returned_full_size(monkeypatch):
+    import core.limits as limits
     import core.pipeline as pipeline
 
     yy, xx = np.mgrid[:320, :320]
@@ -85,7 +86,7 @@ def test_huge_photos_are_refined_at_the_working_resolution_and_returned_full_siz
     shapes = []
     original_refine = pipeline.refine
     monkeypatch.setattr(pipeline, "refine", lambda alpha, s: shapes.append(alpha.shape) or original_refine(alpha, s))
-    monkeypatch.setattr(pipeline, "WORKING_PIXELS", 60_000)
+    monkeypatch.setattr(limits, "_current", limits.PixelLimits(max_pixels=10**8, working_pixels=60_000))
     raw, refined = pipeline.alpha_from_prediction(prediction, (400, 600), settings)
     assert shapes == [(200, 300)]  # refined at a quarter of the pixels
     assert raw.shape == refined.shape == (400, 600)
