@@ -12,14 +12,22 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from core.composite import Background
 from core.errors import PortraitStudioError
 from core.imageio import format_from_suffix, read_rgb
 from core.limits import DEFAULT_MAX_MEGAPIXELS, DEFAULT_WORKING_MEGAPIXELS, set_pixel_limits
 from core.pipeline import OutputKind, process
-from core.refine import RefineSettings, field_specs
+from core.finishing import FinishSettings
+from core.refine import RefineSettings
+from core.settings import Settings
+
+S = TypeVar("S", bound=Settings)
+SETTINGS_GROUPS = {
+    RefineSettings: "mask refinement (sizes in %% of the image's long side)",
+    FinishSettings: "edge colour on the new background",
+}
 from core.segmentation import DEVICE_CHOICES, Segmenter, get_segmenter
 from core.weights import DEFAULT_MODEL, REGISTRY
 
@@ -36,7 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Portrait Studio: cut people out of photos with U²-Net.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     helps = {"mask": "write the alpha mask (grey PNG)", "cutout": "write the RGBA cut-out", "replace": "put the subject on a new background"}
-    defaults = RefineSettings()
     for command, text in helps.items():
         sub = commands.add_parser(command, help=text, description=text)
         sub.add_argument("input", type=Path, help="an image file or a folder of images")
@@ -55,14 +62,28 @@ def build_parser() -> argparse.ArgumentParser:
             "--working-megapixels", type=float, metavar="MP",
             help=f"refine larger photos at this size and scale the mask back up (default {DEFAULT_WORKING_MEGAPIXELS:g})",
         )
-        group = sub.add_argument_group("refinement (sizes in %% of the image's long side)")
-        for spec in field_specs():
-            default = getattr(defaults, spec.name)
-            if spec.type is bool:
-                group.add_argument(_option(spec.name), action=argparse.BooleanOptionalAction, default=default, help=f"{spec.help} (default {default})")
-            else:
-                group.add_argument(_option(spec.name), type=float, default=default, metavar="X", help=f"{spec.help} [{spec.min}–{spec.max}, default {default}]")
+        for cls, title in SETTINGS_GROUPS.items():
+            _add_settings_options(sub.add_argument_group(title), cls)
     return parser
+
+
+def _add_settings_options(group: argparse._ArgumentGroup, cls: type[Settings]) -> None:
+    """One option per field of `cls`: --flag/--no-flag for switches, --name X for numbers."""
+    for spec in cls.field_specs():
+        if spec.type is bool:
+            group.add_argument(
+                _option(spec.name), action=argparse.BooleanOptionalAction, default=spec.default,
+                help=f"{spec.help} (default {spec.default})".replace("%", "%%"),  # argparse formats help with %
+            )
+        else:
+            group.add_argument(
+                _option(spec.name), type=float, default=spec.default, metavar="X",
+                help=f"{spec.help} [{spec.min}–{spec.max}, default {spec.default}]".replace("%", "%%"),
+            )
+
+
+def _settings_from_args(cls: type[S], args: argparse.Namespace) -> S:
+    return cls(**{spec.name: getattr(args, spec.name) for spec in cls.field_specs()})
 
 
 class ProgressLine:
@@ -128,7 +149,8 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
     folder_mode = args.input.is_dir()
     try:
         set_pixel_limits(args.max_megapixels, args.working_megapixels)
-        settings = None if args.no_refine else RefineSettings(**{s.name: getattr(args, s.name) for s in field_specs()})
+        settings = None if args.no_refine else _settings_from_args(RefineSettings, args)
+        finishing = _settings_from_args(FinishSettings, args)
         background = Background.parse(args.background, read_rgb) if args.command == "replace" else None
         if not folder_mode:
             format_from_suffix(args.output)
@@ -144,16 +166,19 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         if not jobs:
             print(f"error: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {args.input}", file=stderr)
             return 1
-    return _process_all(jobs, segmenter, KINDS[args.command], settings, background, stdout, stderr)
+    return _process_all(jobs, segmenter, KINDS[args.command], settings, finishing, background, stdout, stderr)
 
 
-def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, settings, background, stdout, stderr) -> int:
+def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, settings, finishing, background, stdout, stderr) -> int:
     failures = 0
     bar = ProgressLine(stderr, "images") if len(jobs) > 1 else None
     for index, (source, target) in enumerate(jobs, start=1):
         start = time.perf_counter()
         try:
-            result = process(str(source), segmenter, kind=kind, settings=settings, background=background, fmt=format_from_suffix(target))
+            result = process(
+                str(source), segmenter, kind=kind, settings=settings, background=background,
+                fmt=format_from_suffix(target), finishing=finishing,
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(result.encoded)
             status = f"{source.name} -> {target} ({time.perf_counter() - start:.2f} s)"

@@ -401,13 +401,18 @@ def composite(image_rgb: np.ndarray, alpha: np.ndarray, background: Background) 
     a = _check_alpha_matches(alpha, img)
     if background.kind == "transparent":
         return cutout_rgba(img, a)
+    return blend(img, a, background_plate(img, a, background))
+
+
+def background_plate(image_rgb: np.ndarray, alpha: np.ndarray, background: Background) -> np.ndarray:
+    """The new background at the photo's size, uint8 HxWx3 (not for kind 'transparent')."""
     if background.kind == "color":
-        bg = solid_background(background.color, img.shape[:2])
-    elif background.kind == "image":
-        bg = cover_fit(background.image, img.shape[:2])
-    else:  # "blur"
-        bg = blurred_background(img, a, background.blur_sigma_pct, background.blur_kernel)
-    return blend(img, a, bg)
+        return solid_background(background.color, image_rgb.shape[:2])
+    if background.kind == "image":
+        return cover_fit(background.image, image_rgb.shape[:2])
+    if background.kind == "blur":
+        return blurred_background(image_rgb, alpha, background.blur_sigma_pct, background.blur_kernel)
+    raise SettingsError("A transparent background has no plate: use cutout_rgba().")
 
 
 def mask_image(alpha: np.ndarray) -> np.ndarray:

@@ -14,9 +14,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
 
+import cv2
 import numpy as np
 
-from core.composite import Background, composite, mask_image
+from core.composite import Background, mask_image
+from core.finishing import FinishSettings, finish
 from core.imageio import DecodedImage, decode_image, encode_image
 from core.limits import pixel_limits
 from core.refine import RefineSettings, refine
@@ -75,10 +77,12 @@ def alpha_from_prediction(
     settings: RefineSettings | None,
     source_alpha: np.ndarray | None = None,
     timer: StageTimer | None = None,
+    image: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """prediction: float32 S×S → (raw alpha, refined alpha), both float32 HxW in [0, 1].
 
-    `settings=None` skips refinement; `source_alpha` (the file's own transparency) caps the result.
+    `settings=None` skips refinement; `source_alpha` (the file's own transparency) caps the result;
+    `image` (uint8 HxWx3, the photo) is needed when `settings.edge_aware` is on.
     Above the working limit (core.limits) the refinement runs at a working resolution and is scaled back up: the mask
     comes from a 320×320 prediction, so this loses no detail, and keeps huge photos fast and small.
     """
@@ -89,23 +93,33 @@ def alpha_from_prediction(
         if settings is None:
             refined = raw
         elif working_shape(shape) == tuple(shape):
-            refined = refine(raw, settings)
+            refined = refine(raw, settings, image)
         else:
-            refined_small = refine(resize_prediction(prediction, working_shape(shape)), settings)
-            refined = resize_prediction(refined_small, shape)
+            small = working_shape(shape)
+            guide = cv2.resize(image, small[::-1], interpolation=cv2.INTER_AREA) if image is not None else None
+            refined = resize_prediction(refine(resize_prediction(prediction, small), settings, guide), shape)
         if source_alpha is not None:
             refined = np.minimum(refined, source_alpha)
     return raw, refined
 
 
-def render(image: np.ndarray, alpha: np.ndarray, kind: OutputKind, background: Background | None = None) -> np.ndarray:
-    """The output picture: mask uint8 HxW, cutout uint8 HxWx4, or composite uint8 HxWx3 (HxWx4 if transparent)."""
+def render(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    kind: OutputKind,
+    background: Background | None = None,
+    finishing: FinishSettings | None = None,
+) -> np.ndarray:
+    """The output picture: mask uint8 HxW, cutout uint8 HxWx4, or composite uint8 HxWx3 (HxWx4 if transparent).
+
+    `finishing` (default FinishSettings()) sets edge decontamination, harmonisation and light wrap.
+    """
     if kind == "mask":
         return mask_image(alpha)
     if kind == "cutout":
-        return composite(image, alpha, Background(kind="transparent"))
+        return finish(image, alpha, Background(kind="transparent"), finishing)
     if kind == "composite":
-        return composite(image, alpha, background or Background(kind="color"))
+        return finish(image, alpha, background or Background(kind="color"), finishing)
     raise ValueError(f"Unknown output kind {kind!r}; choose mask, cutout or composite.")
 
 
@@ -129,6 +143,7 @@ def process(
     settings: RefineSettings | None = RefineSettings(),
     background: Background | None = None,
     fmt: str = "png",
+    finishing: FinishSettings | None = None,
 ) -> ProcessResult:
     """File bytes or path in → encoded output bytes out, every stage timed (settings=None: raw mask, no refinement).
 
@@ -138,9 +153,9 @@ def process(
     with timer.stage("decode"):
         decoded = decode_image(source)
     prediction = predict(decoded.rgb, segmenter, timer)
-    raw, alpha = alpha_from_prediction(prediction, decoded.rgb.shape[:2], settings, decoded.alpha, timer)
+    raw, alpha = alpha_from_prediction(prediction, decoded.rgb.shape[:2], settings, decoded.alpha, timer, decoded.rgb)
     with timer.stage("composite"):
-        output = render(decoded.rgb, alpha, kind, background)
+        output = render(decoded.rgb, alpha, kind, background, finishing)
     with timer.stage("encode"):
         encoded = encode_image(output, fmt)
     return ProcessResult(decoded, raw, alpha, output, encoded, timer)

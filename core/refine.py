@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
 from core.errors import SettingsError
+from core.settings import FieldSpec, Settings, bool_field, float_field
 
 __all__ = [
     "FieldSpec",
@@ -32,12 +32,14 @@ __all__ = [
     "disk_kernel",
     "feather",
     "field_specs",
+    "keep_main_subject",
     "kernel_size",
     "morph_close",
     "morph_open",
     "pixels_from_pct",
     "refine",
     "settings_help",
+    "snap_to_edges",
 ]
 
 #: Largest bilateral window (pixels). Beyond sigma_space ~7.5 px the window, not sigma, limits reach.
@@ -50,155 +52,84 @@ _RANGE_TOLERANCE = 1e-4
 # --------------------------------------------------------------------------------------- settings
 
 
-def _float_field(default: float, lo: float, hi: float, step: float, group: str, help: str) -> Any:
-    return field(
-        default=default,
-        metadata={"help": help, "min": lo, "max": hi, "step": step, "group": group},
-    )
-
-
-def _bool_field(default: bool, group: str, help: str) -> Any:
-    return field(default=default, metadata={"help": help, "group": group})
-
-
 @dataclass(frozen=True)
-class RefineSettings:
+class RefineSettings(Settings):
     """All mask-refinement parameters with their defaults; sizes are % of the image's long side."""
 
-    bilateral: bool = _bool_field(
+    edge_aware: bool = bool_field(
+        False, "edge_aware",
+        "Snap the mask's edge to the photo's own edges (guided filter) instead of the network's 320-pixel grid.",
+    )
+    edge_radius_pct: float = float_field(
+        1.0, 0.1, 5.0, 0.05, "edge_aware",
+        "Window of the edge snapping, in % of the long side: larger follows photo edges from further away.",
+    )
+    edge_smoothness: float = float_field(
+        0.001, 0.0001, 0.05, 0.0001, "edge_aware",
+        "Larger keeps the network's smooth edge; smaller follows fine photo detail such as hair.",
+    )
+    bilateral: bool = bool_field(
         True, "bilateral", "Smooth the mask edge while keeping it sharp (edge-preserving filter)."
     )
-    bilateral_sigma_space_pct: float = _float_field(
+    bilateral_sigma_space_pct: float = float_field(
         0.5, 0.05, 5.0, 0.05, "bilateral",
         "Reach of the edge smoothing, in % of the long side: larger irons out bigger wiggles.",
     )
-    bilateral_sigma_color: float = _float_field(
+    bilateral_sigma_color: float = float_field(
         0.1, 0.01, 1.0, 0.01, "bilateral",
         "How different two alpha values may be and still be averaged: larger softens the edge more.",
     )
-    levels: bool = _bool_field(
+    levels: bool = bool_field(
         True, "levels", "Push almost-transparent and almost-opaque mask values to 0 and 1."
     )
-    black_point: float = _float_field(
+    black_point: float = float_field(
         0.1, 0.0, 0.99, 0.01, "levels",
         "Mask values at or below this become fully transparent: raise it to drop faint haze.",
     )
-    white_point: float = _float_field(
+    white_point: float = float_field(
         0.9, 0.01, 1.0, 0.01, "levels",
         "Mask values at or above this become fully opaque: lower it to make the subject solid.",
     )
-    opening: bool = _bool_field(
+    opening: bool = bool_field(
         True, "opening", "Remove small specks and thin spurs outside the subject (morphological opening)."
     )
-    opening_size_pct: float = _float_field(
+    opening_size_pct: float = float_field(
         0.5, 0.1, 5.0, 0.05, "opening",
         "Specks and spurs thinner than this (% of the long side) are removed from the edge.",
     )
-    closing: bool = _bool_field(
+    closing: bool = bool_field(
         True, "closing", "Fill small holes and gaps inside the subject (morphological closing)."
     )
-    closing_size_pct: float = _float_field(
+    closing_size_pct: float = float_field(
         1.0, 0.1, 5.0, 0.05, "closing",
         "Holes and notches narrower than this (% of the long side) are filled in.",
     )
-    feather: bool = _bool_field(
+    main_subject: bool = bool_field(
+        False, "main_subject",
+        "Keep only the main subject (and anyone about as big): drops stray objects the network picked up.",
+    )
+    feather: bool = bool_field(
         True, "feather", "Soften the final edge with a Gaussian blur so it blends into the background."
     )
-    feather_sigma_pct: float = _float_field(
+    feather_sigma_pct: float = float_field(
         0.15, 0.0, 2.0, 0.01, "feather",
         "Width of the soft edge, in % of the long side: 0 keeps the edge hard.",
     )
 
-    def __post_init__(self) -> None:
-        """Check types and ranges of every field; raises SettingsError naming the field and range."""
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.type in ("bool", bool):
-                if not isinstance(value, (bool, np.bool_)):
-                    raise SettingsError(
-                        f"Setting '{f.name}' must be true or false, got {value!r}."
-                    )
-                object.__setattr__(self, f.name, bool(value))
-                continue
-            lo, hi = f.metadata["min"], f.metadata["max"]
-            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise SettingsError(
-                    f"Setting '{f.name}' must be a number between {lo} and {hi}, got {value!r}."
-                )
-            value = float(value)
-            if not (math.isfinite(value) and lo <= value <= hi):
-                raise SettingsError(
-                    f"Setting '{f.name}' is {value!r}; choose a value between {lo} and {hi}."
-                )
-            object.__setattr__(self, f.name, value)
+    KIND = "refinement"
+
+    def check(self) -> None:
+        """The black point must lie below the white point."""
         if self.black_point >= self.white_point:
             raise SettingsError(
                 f"Setting 'black_point' ({self.black_point}) must be below 'white_point' "
                 f"({self.white_point}); lower the black point or raise the white point."
             )
 
-    def to_dict(self) -> dict[str, bool | float]:
-        """Plain dict of all fields (JSON-serialisable), e.g. for saving a preset."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RefineSettings:
-        """Build settings from a dict such as a JSON preset; missing keys take their defaults."""
-        if not isinstance(d, Mapping):
-            raise SettingsError(
-                f"Refinement settings must be a mapping of name -> value (a JSON object), "
-                f"got {type(d).__name__}."
-            )
-        names = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(str(k) for k in d if k not in names)
-        if unknown:
-            raise SettingsError(
-                f"Unknown refinement setting(s): {', '.join(unknown)}. "
-                f"Valid names are: {', '.join(names)}."
-            )
-        return cls(**dict(d))
-
-
-@dataclass(frozen=True)
-class FieldSpec:
-    """Description of one RefineSettings field, for building a UI widget (slider or checkbox)."""
-
-    name: str
-    type: type  # bool or float
-    default: bool | float
-    help: str
-    group: str
-    min: float | None = None
-    max: float | None = None
-    step: float | None = None
-
-    @property
-    def label(self) -> str:
-        """Human label, e.g. 'feather_sigma_pct' -> 'Feather sigma (% of long side)'."""
-        words = self.name.split("_")
-        unit = " (% of long side)" if words[-1] == "pct" else ""
-        words = words[:-1] if unit else words
-        return " ".join(words).capitalize() + unit
-
 
 def field_specs() -> list[FieldSpec]:
     """One FieldSpec per RefineSettings field, in declaration order (each switch before its sliders)."""
-    specs = []
-    for f in dataclasses.fields(RefineSettings):
-        is_bool = f.type in ("bool", bool)
-        specs.append(
-            FieldSpec(
-                name=f.name,
-                type=bool if is_bool else float,
-                default=f.default,
-                help=f.metadata["help"],
-                group=f.metadata["group"],
-                min=None if is_bool else f.metadata["min"],
-                max=None if is_bool else f.metadata["max"],
-                step=None if is_bool else f.metadata["step"],
-            )
-        )
-    return specs
+    return RefineSettings.field_specs()
 
 
 def settings_help() -> dict[str, str]:
@@ -342,8 +273,40 @@ def feather(alpha: np.ndarray, sigma_px: float) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def refine(alpha: np.ndarray, settings: RefineSettings) -> np.ndarray:
-    """alpha: float32 HxW in [0, 1] -> refined float32 HxW in [0, 1]; bilateral, levels, opening, closing, feather."""
+def keep_main_subject(alpha: np.ndarray, min_share: float = 0.25, solid: float = 0.5, low: float = 0.02) -> np.ndarray:
+    """alpha float32 HxW in [0, 1] → alpha with only the main subject's regions kept (others set to 0).
+
+    Regions are the connected parts of alpha > `low` (so soft edges stay attached); a region is kept
+    when its solid area (alpha > `solid`) is at least `min_share` of the largest region's, so a second
+    person of similar size stays while stray objects and specks go.
+    """
+    a = as_alpha(alpha)
+    count, labels = cv2.connectedComponents((a > low).astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return a
+    solid_area = np.bincount(labels.ravel(), weights=(a > solid).ravel(), minlength=count)
+    solid_area[0] = 0
+    keep = solid_area >= min_share * solid_area.max()
+    keep[0] = False
+    return np.where(keep[labels], a, np.float32(0.0)).astype(np.float32)
+
+
+def snap_to_edges(alpha: np.ndarray, image: np.ndarray, radius_pct: float, smoothness: float) -> np.ndarray:
+    """alpha float32 HxW in [0, 1], image uint8 HxWx3 → alpha following the photo's edges (guided filter)."""
+    from core.guided import guided_upsample  # local: core.guided is only needed when this step is on
+
+    a = as_alpha(alpha)
+    if image is None or image.shape[:2] != a.shape:
+        got = None if image is None else image.shape
+        raise SettingsError(f"Edge snapping needs the photo at the mask's size {a.shape}, got {got}.")
+    return guided_upsample(a, image, radius_pct=radius_pct, eps=smoothness)
+
+
+def refine(alpha: np.ndarray, settings: RefineSettings, image: np.ndarray | None = None) -> np.ndarray:
+    """alpha float32 HxW in [0, 1] (+ the photo, uint8 HxWx3, for edge snapping) → refined float32 HxW in [0, 1].
+
+    Steps, each switchable: edge snapping, bilateral, levels, opening, closing, main subject, feather.
+    """
     if not isinstance(settings, RefineSettings):
         raise SettingsError(
             f"settings must be a RefineSettings, got {type(settings).__name__}; "
@@ -351,6 +314,8 @@ def refine(alpha: np.ndarray, settings: RefineSettings) -> np.ndarray:
         )
     a = as_alpha(alpha)
     shape = a.shape
+    if settings.edge_aware:
+        a = snap_to_edges(a, image, settings.edge_radius_pct, settings.edge_smoothness)
     if settings.bilateral:
         a = bilateral_filter(
             a, pixels_from_pct(settings.bilateral_sigma_space_pct, shape), settings.bilateral_sigma_color
@@ -361,6 +326,8 @@ def refine(alpha: np.ndarray, settings: RefineSettings) -> np.ndarray:
         a = morph_open(a, kernel_size(settings.opening_size_pct, shape))
     if settings.closing:
         a = morph_close(a, kernel_size(settings.closing_size_pct, shape))
+    if settings.main_subject:
+        a = keep_main_subject(a)
     if settings.feather:
         a = feather(a, pixels_from_pct(settings.feather_sigma_pct, shape))
     return a

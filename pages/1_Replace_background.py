@@ -11,7 +11,7 @@ from ui.text import md_escape
 from ui.state import (
     BACKGROUND_COLOR, BACKGROUND_ERROR, BACKGROUND_IMAGE, BACKGROUND_KIND, BACKGROUND_KINDS, DEFAULT_COLOR,
     MAX_UPLOAD_MB, UPLOAD_TYPES, Upload, background_choice, check_upload_size, current_photo, load_sample,
-    refine_settings, set_photo, store_background_upload,
+    finish_settings, refine_settings, set_photo, store_background_upload,
 )
 
 segmenter = setup_page("Replace background", ":material/wallpaper:")
@@ -62,9 +62,10 @@ with friendly_errors():
         timer = StageTimer()
         analysis = analyse(photo, segmenter)
         raw, alpha = analysis.alphas(refine_settings(), timer)
+        finishing = finish_settings()
         background = background_choice()
         with timer.stage("composite"):
-            result = render(analysis.image, alpha, "composite", background)
+            result = render(analysis.image, alpha, "composite", background, finishing)
         status.update(label=f"Done: {md_escape(photo.name)}", state="complete")
 
     for note in analysis.decoded.notes:
@@ -83,7 +84,7 @@ with friendly_errors():
         st.caption(f"Model {segmenter.spec.name} on {segmenter.device}{cached}. Encoding runs when you click a download.")
 
     stem = photo.name.rsplit(".", 1)[0] or "portrait"
-    flat = render(analysis.image, alpha, "composite", Background(kind="color")) if result.shape[2] == 4 else result
+    flat = render(analysis.image, alpha, "composite", Background(kind="color"), finishing) if result.shape[2] == 4 else result
     downloads = st.columns(4)
     downloads[0].download_button(
         "Result (PNG)", data=lambda: encode_image(result, "png"), file_name=f"{stem}-result.png",
@@ -95,7 +96,7 @@ with friendly_errors():
         help="JPEG has no transparency: a transparent result is put on white.",
     )
     downloads[2].download_button(
-        "Cut-out (transparent PNG)", data=lambda: encode_image(render(analysis.image, alpha, "cutout"), "png"),
+        "Cut-out (transparent PNG)", data=lambda: encode_image(render(analysis.image, alpha, "cutout", finishing=finishing), "png"),
         file_name=f"{stem}-cutout.png", mime="image/png", on_click="ignore", key="download_cutout", icon=":material/download:",
     )
     downloads[3].download_button(

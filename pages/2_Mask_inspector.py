@@ -1,21 +1,30 @@
 """Mask inspector: before/after comparisons, the uncertain band, the alpha histogram and 100 % crops."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
 from core.composite import mask_image, over_checkerboard, parse_color
 from core.inspection import alpha_histogram, mark_region, mask_overlay, uncertain_fraction, uncertainty_heatmap, zoom_crop
+from core.finishing import FinishSettings
 from core.pipeline import render
+from core.refine import RefineSettings
 from ui.compare import image_comparison
 from ui.engine import analyse
 from ui.layout import friendly_errors, require_photo, setup_page
-from ui.state import background_choice, refine_settings
+from ui.state import SETTINGS_PREFIXES, background_choice, finish_settings, refine_settings
 
 COMPARISONS = {
     "result": "Original ↔ result",
     "overlay": "Original ↔ mask overlay",
     "masks": "Raw ↔ refined mask",
+    "option": "One setting off ↔ on",
+}
+SWITCHES = {  # every on/off setting, for the "off ↔ on" comparison
+    f"{SETTINGS_PREFIXES[cls]}.{spec.name}": (cls, spec) for cls in SETTINGS_PREFIXES for spec in cls.field_specs()
+    if spec.type is bool
 }
 
 segmenter = setup_page("Mask inspector", ":material/compare:")
@@ -23,12 +32,15 @@ photo = require_photo()
 
 with friendly_errors():
     analysis = analyse(photo, segmenter)
-    settings = refine_settings()
+    settings, finishing, background = refine_settings(), finish_settings(), background_choice()
     image = analysis.preview_image
     raw, refined = analysis.preview_alphas(settings)
-    result = render(image, refined, "composite", background_choice())
-    if result.shape[2] == 4:
-        result = over_checkerboard(result)
+
+    def shown_result(alpha, finish: FinishSettings):
+        result = render(image, alpha, "composite", background, finish)
+        return over_checkerboard(result) if result.shape[2] == 4 else result
+
+    result = shown_result(refined, finishing)
 
     controls, view = st.columns([1, 3])
     with controls:
@@ -36,13 +48,26 @@ with friendly_errors():
         color = st.color_picker("Overlay colour", value="#FF0050", key="overlay_color", persist_state="session")
         opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="overlay_opacity", persist_state="session")
         st.caption("The overlay tints what the mask calls background.")
+        if mode == "option":
+            switch = st.selectbox("Setting", list(SWITCHES), format_func=lambda k: SWITCHES[k][1].label,
+                                  key="inspect_switch", persist_state="session")
     with view:
         if mode == "result":
             before, after, labels = image, result, ("Original", "Result")
         elif mode == "overlay":
             before, after, labels = image, mask_overlay(image, refined, parse_color(color), opacity), ("Original", "Mask overlay")
-        else:
+        elif mode == "masks":
             before, after, labels = mask_image(raw), mask_image(refined), ("Raw network mask", "Refined mask")
+        else:
+            cls, spec = SWITCHES[switch]
+            variants = []
+            for on in (False, True):
+                if cls is RefineSettings:
+                    alpha = analysis.preview_alphas(replace(settings, **{spec.name: on}))[1]
+                    variants.append(shown_result(alpha, finishing))
+                else:
+                    variants.append(shown_result(refined, replace(finishing, **{spec.name: on})))
+            before, after, labels = variants[0], variants[1], (f"{spec.label}: off", f"{spec.label}: on")
         image_comparison(before, after, before_label=labels[0], after_label=labels[1])
 
     st.subheader("Where the mask is unsure")
@@ -65,7 +90,7 @@ with friendly_errors():
         fy = st.slider("Vertical position", 0.0, 1.0, 0.25, 0.01, key="zoom_y", persist_state="session")
         size = st.select_slider("Crop size (pixels)", [128, 192, 256, 384, 512], value=256, key="zoom_size", persist_state="session")
     full_raw, full_refined = analysis.alphas(settings)
-    full_result = render(analysis.image, full_refined, "composite", background_choice())
+    full_result = render(analysis.image, full_refined, "composite", background, finishing)
     if full_result.shape[2] == 4:
         full_result = over_checkerboard(full_result)
     crop, box = zoom_crop(analysis.image, (fy, fx), size)

@@ -1,6 +1,5 @@
-"""Refinement tuning: every RefineSettings field live on a preview copy; presets; full-resolution downloads."""
+"""Refinement tuning: every mask and edge-colour setting live on a preview copy; presets; full-resolution downloads."""
 
-import json
 import time
 from itertools import groupby
 
@@ -8,20 +7,33 @@ import streamlit as st
 
 from core.composite import mask_image, over_checkerboard
 from core.errors import PortraitStudioError
+from core.finishing import FinishSettings
 from core.imageio import encode_image
 from core.pipeline import StageTimer, render
-from core.refine import RefineSettings, field_specs
+from core.refine import RefineSettings
 from ui.engine import PREVIEW_SIDE, analyse
 from ui.layout import friendly_errors, require_photo, setup_page
+from ui.state import (
+    SETTINGS_PREFIXES,
+    apply_settings,
+    background_choice,
+    finish_settings,
+    preset_from_json,
+    preset_to_json,
+    refine_settings,
+    settings_key,
+)
 from ui.text import md_escape
-from ui.state import apply_refine_settings, background_choice, refine_key, refine_settings
+
+SECTIONS = {RefineSettings: "Mask", FinishSettings: "Colour on the new background"}
 
 segmenter = setup_page("Refinement tuning", ":material/tune:")
 photo = require_photo()
 
 
 def reset_defaults() -> None:
-    apply_refine_settings(RefineSettings())
+    apply_settings(RefineSettings())
+    apply_settings(FinishSettings())
 
 
 def load_preset() -> None:
@@ -29,14 +41,18 @@ def load_preset() -> None:
     if upload is None:
         return
     try:
-        apply_refine_settings(RefineSettings.from_dict(json.loads(upload.getvalue())))
-        st.session_state["preset_message"] = ("success", f"Loaded preset {upload.name}.")
+        refine, finish = preset_from_json(upload.getvalue())
     except (ValueError, PortraitStudioError) as exc:  # JSONDecodeError is a ValueError
         st.session_state["preset_message"] = ("error", f"{upload.name} is not a Portrait Studio preset: {exc}")
+    else:
+        apply_settings(refine)
+        apply_settings(finish)
+        st.session_state["preset_message"] = ("success", f"Loaded preset {upload.name}.")
 
 
-for spec in field_specs():  # widgets below take their value from these keys, defaults first time
-    st.session_state.setdefault(refine_key(spec.name), spec.default)
+for cls in SETTINGS_PREFIXES:  # widgets below take their value from these keys, defaults first time
+    for spec in cls.field_specs():
+        st.session_state.setdefault(settings_key(cls, spec.name), spec.default)
 
 top = st.columns([1, 1, 2])
 top[0].button("Reset to defaults", on_click=reset_defaults, icon=":material/restart_alt:", key="reset")
@@ -47,28 +63,35 @@ if message:
     getattr(st, message[0])(md_escape(message[1]))
 
 
+def settings_widgets(cls) -> None:
+    """A toggle per group switch and a slider per value, each with its one-line help from core."""
+    st.markdown(f"**{SECTIONS[cls]}**")
+    for _, specs in groupby(cls.field_specs(), key=lambda s: s.group):
+        with st.container(border=True):
+            for spec in specs:
+                key = settings_key(cls, spec.name)
+                if spec.type is bool:
+                    st.toggle(spec.label, key=key, help=spec.help, persist_state="session")
+                else:
+                    st.slider(spec.label, float(spec.min), float(spec.max), step=float(spec.step),
+                              key=key, help=spec.help, persist_state="session", format="%g")
+
+
 @st.fragment
 def tuning(analysis) -> None:
     """Widgets and preview: a change here reruns only this fragment, never the network."""
     controls, preview = st.columns([1, 2])
     with controls:
-        for group, specs in groupby(field_specs(), key=lambda s: s.group):
-            with st.container(border=True):
-                for spec in specs:
-                    key = refine_key(spec.name)
-                    if spec.type is bool:
-                        st.toggle(spec.label, key=key, help=spec.help, persist_state="session")
-                    else:
-                        st.slider(spec.label, float(spec.min), float(spec.max), step=float(spec.step),
-                                  key=key, help=spec.help, persist_state="session")
-    settings = refine_settings()
+        for cls in SECTIONS:
+            settings_widgets(cls)
+    settings, finishing = refine_settings(), finish_settings()
     timer = StageTimer()
     start = time.perf_counter()
-    raw, refined = analysis.preview_alphas(settings, timer)
+    _, refined = analysis.preview_alphas(settings, timer)
     elapsed = time.perf_counter() - start
     with preview:
         image = analysis.preview_image
-        result = render(image, refined, "composite", background_choice())
+        result = render(image, refined, "composite", background_choice(), finishing)
         left, right = st.columns(2)
         left.image(mask_image(refined), caption="Refined mask (preview)", width="stretch")
         right.image(over_checkerboard(result) if result.shape[2] == 4 else result, caption="Result (preview)", width="stretch")
@@ -82,11 +105,12 @@ def tuning(analysis) -> None:
             file_name="mask.png", mime="image/png", on_click="ignore", key="tuning_mask", icon=":material/download:",
         )
         buttons[1].download_button(
-            "Cut-out, full resolution (PNG)", data=lambda: encode_image(render(full, analysis.alphas(settings)[1], "cutout"), "png"),
+            "Cut-out, full resolution (PNG)",
+            data=lambda: encode_image(render(full, analysis.alphas(settings)[1], "cutout", finishing=finishing), "png"),
             file_name="cutout.png", mime="image/png", on_click="ignore", key="tuning_cutout", icon=":material/download:",
         )
         buttons[2].download_button(
-            "Save these settings (.json)", data=json.dumps(settings.to_dict(), indent=2), file_name="portrait-studio-preset.json",
+            "Save these settings (.json)", data=preset_to_json(settings, finishing), file_name="portrait-studio-preset.json",
             mime="application/json", on_click="ignore", key="save_preset", icon=":material/save:",
         )
 

@@ -33,6 +33,7 @@ import ui.engine
 import ui.state
 from core.refine import RefineSettings, field_specs
 from ui.state import refine_key
+from core.finishing import FinishSettings
 from ui.text import md_escape
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -566,12 +567,14 @@ def tuning(media, astronaut_png) -> AppTest:
 
 def test_tuning_widgets_cover_every_setting(tuning, media):
     at = tuning
-    defaults = RefineSettings().to_dict()
-    for spec in field_specs():
-        widget = at.toggle(key=refine_key(spec.name)) if spec.type is bool else at.slider(key=refine_key(spec.name))
-        assert widget.value == pytest.approx(defaults[spec.name]), spec.name
-        if spec.type is not bool:
-            assert (widget.min, widget.max, widget.step) == pytest.approx((spec.min, spec.max, spec.step)), spec.name
+    for cls in (RefineSettings, FinishSettings):
+        defaults = cls().to_dict()
+        for spec in cls.field_specs():
+            key = ui.state.settings_key(cls, spec.name)
+            widget = at.toggle(key=key) if spec.type is bool else at.slider(key=key)
+            assert widget.value == pytest.approx(defaults[spec.name]), spec.name
+            if spec.type is not bool:
+                assert (widget.min, widget.max, widget.step) == pytest.approx((spec.min, spec.max, spec.step)), spec.name
     metric = at.metric[0]
     assert metric.label == "Refinement time for this update"
     assert re.fullmatch(r"\d+ ms", metric.value)
@@ -580,7 +583,7 @@ def test_tuning_widgets_cover_every_setting(tuning, media):
     assert all(media.image(p).shape[:2] == (512, 512) for p in previews)
     assert [b.key for b in at.get("download_button")] == ["tuning_mask", "tuning_cutout", "save_preset"]
     saved = json.loads(media.download(at.get("download_button")[2]))
-    assert saved == defaults
+    assert saved == {"refine": RefineSettings().to_dict(), "finish": FinishSettings().to_dict()}
     with Image.open(io.BytesIO(media.download(at.get("download_button")[1]))) as img:
         assert (img.mode, img.size) == ("RGBA", (512, 512))
     assert "the ones the Replace page uses" in texts(at.caption)
@@ -612,7 +615,7 @@ def test_tuning_preset_upload_applies_values(tuning, media):
     assert at.slider(key=refine_key("black_point")).value == pytest.approx(RefineSettings().black_point)
     assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) != before
     saved = json.loads(media.download(at.get("download_button")[2]))
-    assert saved == RefineSettings(**preset).to_dict()  # the saved preset round-trips
+    assert saved == {"refine": RefineSettings(**preset).to_dict(), "finish": FinishSettings().to_dict()}  # round trip
 
 
 @pytest.mark.parametrize(

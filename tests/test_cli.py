@@ -121,3 +121,15 @@ def test_cli_mask_equals_library_mask_on_dev_portraits(dev_set, tmp_path, segmen
     for image in images:
         written = np.asarray(Image.open(tmp_path / "masks" / f"{image.stem}.png"))
         np.testing.assert_array_equal(written, _library_mask(image, segmenter, None))
+
+
+@pytest.mark.parametrize("command", ["mask", "cutout", "replace"])
+def test_help_lists_every_setting_with_its_default(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        run([command, "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--feather-sigma-pct", "--no-bilateral", "--edge-aware", "--decontaminate", "--light-wrap-strength",
+                   "--max-megapixels"):
+        assert option in text
+    assert "% of the long side" in text

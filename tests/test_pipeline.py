@@ -85,7 +85,7 @@ def test_huge_photos_are_refined_at_the_working_resolution_and_returned_full_siz
     direct = alpha_from_prediction(prediction, (400, 600), settings)[1]
     shapes = []
     original_refine = pipeline.refine
-    monkeypatch.setattr(pipeline, "refine", lambda alpha, s: shapes.append(alpha.shape) or original_refine(alpha, s))
+    monkeypatch.setattr(pipeline, "refine", lambda alpha, s, image=None: shapes.append(alpha.shape) or original_refine(alpha, s, image))
     monkeypatch.setattr(limits, "_current", limits.PixelLimits(max_pixels=10**8, working_pixels=60_000))
     raw, refined = pipeline.alpha_from_prediction(prediction, (400, 600), settings)
     assert shapes == [(200, 300)]  # refined at a quarter of the pixels

@@ -11,6 +11,8 @@ import pytest
 
 from core.errors import SettingsError
 from core.refine import (
+    keep_main_subject,
+    snap_to_edges,
     FieldSpec,
     RefineSettings,
     apply_levels,
@@ -303,6 +305,9 @@ def test_refine_is_scale_invariant():
 def test_defaults():
     s = RefineSettings()
     assert s.to_dict() == {
+        "edge_aware": False,
+        "edge_radius_pct": 1.0,
+        "edge_smoothness": 0.001,
         "bilateral": True,
         "bilateral_sigma_space_pct": 0.5,
         "bilateral_sigma_color": 0.1,
@@ -313,6 +318,7 @@ def test_defaults():
         "opening_size_pct": 0.5,
         "closing": True,
         "closing_size_pct": 1.0,
+        "main_subject": False,
         "feather": True,
         "feather_sigma_pct": 0.15,
     }
@@ -405,10 +411,12 @@ def test_field_specs_grouped_switch_first():
     assert [s.name for s in specs] == [f.name for f in dataclasses.fields(RefineSettings)]
     groups = [s.group for s in specs]
     assert groups == [
+        "edge_aware", "edge_aware", "edge_aware",
         "bilateral", "bilateral", "bilateral",
         "levels", "levels", "levels",
         "opening", "opening",
         "closing", "closing",
+        "main_subject",
         "feather", "feather",
     ]
     for i, spec in enumerate(specs):
@@ -426,3 +434,30 @@ def test_field_labels_are_human_readable():
     assert labels["feather_sigma_pct"] == "Feather sigma (% of long side)"
     assert labels["black_point"] == "Black point"
     assert labels["bilateral"] == "Bilateral"
+
+
+def test_keep_main_subject_drops_small_regions_and_keeps_soft_edges():
+    alpha = np.zeros((12, 20), np.float32)
+    alpha[2:9, 2:9] = 1.0  # the subject: 49 solid pixels
+    alpha[2:9, 9] = 0.3  # its soft edge, attached
+    alpha[2:9, 12:18] = 1.0  # a second person about as big (42 solid): kept
+    alpha[10, 0] = 0.9  # a stray speck (1 solid pixel): dropped
+    kept = keep_main_subject(alpha)
+    expected = alpha.copy()
+    expected[10, 0] = 0.0
+    np.testing.assert_array_equal(kept, expected)
+    alpha[2:9, 12:18] = 0.0
+    alpha[3:5, 13:15] = 1.0  # a small object (4 solid < 25 % of 49): dropped
+    assert kept.dtype == np.float32 and keep_main_subject(alpha)[3:5, 13:15].max() == 0.0
+
+
+def test_edge_snapping_needs_the_photo_and_follows_its_edge():
+    photo = np.zeros((60, 90, 3), np.uint8)
+    photo[:, 47:] = 220
+    alpha = np.zeros((60, 90), np.float32)
+    alpha[:, 40:] = 1.0  # the mask's edge is 7 px off the photo's
+    alpha = feather(alpha, 4.0)
+    with pytest.raises(SettingsError, match="needs the photo"):
+        refine(alpha, RefineSettings(edge_aware=True))
+    snapped = snap_to_edges(alpha, photo, radius_pct=10.0, smoothness=1e-4)
+    assert snapped[30, 44] < alpha[30, 44] and snapped[30, 48] > alpha[30, 48]  # sharper, at the photo's edge

@@ -134,7 +134,9 @@ class Analysis:
         """(raw, refined) alpha, float32 HxW in [0, 1], at full resolution (cached per photo, model and settings)."""
         def compute() -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
             own = StageTimer()
-            raw, refined = alpha_from_prediction(self.prediction, self.image.shape[:2], settings, self.decoded.alpha, own)
+            raw, refined = alpha_from_prediction(
+                self.prediction, self.image.shape[:2], settings, self.decoded.alpha, own, self.image
+            )
             raw.flags.writeable = refined.flags.writeable = False
             return raw, refined, own.seconds
 
@@ -152,7 +154,7 @@ class Analysis:
         """(raw, refined) alpha at the preview size; sizes in settings are relative, so they mean the same there."""
         shape = self.preview_image.shape[:2]
         source = resize_alpha(self.decoded.alpha, shape) if self.decoded.alpha is not None else None
-        return alpha_from_prediction(self.prediction, shape, settings, source, timer)
+        return alpha_from_prediction(self.prediction, shape, settings, source, timer, self.preview_image)
 
 
 def analyse(upload: Upload, segmenter: Segmenter) -> Analysis:

@@ -6,16 +6,21 @@ a page switch; every page reads the same values through the functions below.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import TypeVar
 
 import streamlit as st
 
 from core.composite import Background, parse_color
 from core.errors import PortraitStudioError, SettingsError
-from core.refine import RefineSettings, field_specs
+from core.finishing import FinishSettings
+from core.refine import RefineSettings
+from core.settings import Settings
 from ui.engine import Upload, decode_upload
 from ui.text import md_escape
 
+S = TypeVar("S", bound=Settings)
 MAX_UPLOAD_MB = 50  # keep in step with server.maxUploadSize in .streamlit/config.toml
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "astronaut.jpg"
@@ -70,25 +75,56 @@ def load_sample() -> Upload:
     return Upload.from_bytes(SAMPLE_PATH.name, SAMPLE_PATH.read_bytes())
 
 
+SETTINGS_PREFIXES: dict[type[Settings], str] = {RefineSettings: "refine", FinishSettings: "finish"}
+
+
+def settings_key(cls: type[Settings], name: str) -> str:
+    """Session key of the widget for field `name` of settings class `cls` (e.g. 'refine_black_point')."""
+    return f"{SETTINGS_PREFIXES[cls]}_{name}"
+
+
+def current_settings(cls: type[S]) -> S:
+    """The current settings of class `cls`: widget values from any page, defaults for the rest."""
+    values = {spec.name: st.session_state.get(settings_key(cls, spec.name), spec.default) for spec in cls.field_specs()}
+    try:
+        return cls(**values)
+    except SettingsError as exc:  # e.g. black point moved above white point: say so, keep going
+        st.warning(f"{md_escape(str(exc))} Using the defaults for now.")
+        return cls()
+
+
+def apply_settings(settings: Settings) -> None:
+    """Put `settings` into the widgets' session keys (call from a callback, before the widgets draw)."""
+    for name, value in settings.to_dict().items():
+        st.session_state[settings_key(type(settings), name)] = value
+
+
 def refine_key(name: str) -> str:
     """Session key of the widget for the RefineSettings field `name`."""
-    return f"refine_{name}"
+    return settings_key(RefineSettings, name)
 
 
 def refine_settings() -> RefineSettings:
-    """The current refinement settings: widget values from any page, defaults for the rest."""
-    values = {spec.name: st.session_state.get(refine_key(spec.name), spec.default) for spec in field_specs()}
-    try:
-        return RefineSettings(**values)
-    except SettingsError as exc:  # e.g. black point moved above white point: say so, keep going
-        st.warning(f"{md_escape(str(exc))} Using the defaults for now.")
-        return RefineSettings()
+    """The current mask-refinement settings."""
+    return current_settings(RefineSettings)
 
 
-def apply_refine_settings(settings: RefineSettings) -> None:
-    """Put `settings` into the widgets' session keys (call from a callback, before the widgets draw)."""
-    for name, value in settings.to_dict().items():
-        st.session_state[refine_key(name)] = value
+def finish_settings() -> FinishSettings:
+    """The current finishing (edge colour) settings."""
+    return current_settings(FinishSettings)
+
+
+def preset_to_json(refine: RefineSettings, finish: FinishSettings) -> str:
+    """A preset file's text: both settings groups."""
+    return json.dumps({"refine": refine.to_dict(), "finish": finish.to_dict()}, indent=2)
+
+
+def preset_from_json(text: bytes | str) -> tuple[RefineSettings, FinishSettings]:
+    """Settings from a preset file; a flat object (older presets) holds refinement settings only."""
+    data = json.loads(text)
+    if isinstance(data, dict) and set(data) <= {"refine", "finish"} and data:
+        return RefineSettings.from_dict(data.get("refine", {})), FinishSettings.from_dict(data.get("finish", {}))
+    return RefineSettings.from_dict(data), FinishSettings()
 
 
 def background_choice() -> Background:
