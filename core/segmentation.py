@@ -7,12 +7,22 @@ and divide by its std. The fused output d0 is min–max normalised and resized b
 One `Segmenter` per (model, device, weights file) is kept and reused (`get_segmenter`). Its forward
 pass runs under a lock: PyTorch already spreads one pass over every core, so concurrent callers
 (several dashboard sessions) queue instead of thrashing the CPU and multiplying peak memory.
+
+Speed (measured by `python -m bench.speed`, see bench/results/speed.md): the forward pass runs an
+inference copy of the model with every BatchNorm folded into its convolution (the loaded model keeps
+the official layout and state dict); d0 is bit-identical for rembg's .onnx weights (identity
+BatchNorms) and within ~1e-7 for .pth ones. A channels-last input is about 1.4x faster on the CPU but
+moves d0 by up to ~6e-5 (oneDNN sums in another order), so it is off unless `CPU_CHANNELS_LAST` is set.
+The Lanczos resize of a large photo runs its first pass on strips in parallel (Pillow releases the
+GIL), bit-identical to one `Image.resize` call.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +30,18 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from core.errors import SettingsError
-from core.model import parameter_count
+from core.model import REBNCONV, parameter_count
 from core.weights import DEFAULT_MODEL, LoadedWeights, ModelSpec, ProgressCallback, load_weights
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+#: Feed the CPU forward pass a channels-last (NHWC) input: ~1.4x faster with oneDNN, but d0 then differs
+#: from the plain NCHW model by up to ~6e-5 (plain fp32 is itself ~4e-5 from float64), over the 1e-5
+#: the project calls exact. Read when a Segmenter is created.
+CPU_CHANNELS_LAST = False
 _threads_configured = False
 
 
@@ -64,11 +80,87 @@ def _check_rgb(image: np.ndarray) -> None:
         raise SettingsError("The image is empty (zero width or height).")
 
 
+#: Photos with at least this many pixels get the first pass of their Lanczos resize split over threads.
+PARALLEL_RESIZE_MIN_PIXELS = 1_500_000
+_resize_pool: tuple[int, ThreadPoolExecutor] | None = None  # (workers, pool)
+_resize_pool_lock = threading.Lock()
+_pass_order_rule: str | None = None  # "area" / "horizontal" / "unknown", see _pillow_pass_order()
+
+
+def _resize_workers() -> int:
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(available, torch.get_num_threads(), 8))
+
+
+def _pillow_pass_order(height: int, width: int, size: int) -> str | None:
+    """'horizontal' or 'vertical': the pass Pillow runs first resizing height×width to size×size; None: unknown.
+
+    Pillow resamples separably, rounding the intermediate to 8 bits, so the order matters for a
+    bit-exact copy of its result. Older Pillow always goes horizontal first; Pillow 13 goes horizontal
+    first iff 2·width ≥ height + size (found by bisection, for 320×320 and other square outputs). Which
+    rule the installed Pillow follows is checked once, on small images either side of the boundary;
+    if neither fits, the caller falls back to one plain `Image.resize` call.
+    """
+    global _pass_order_rule
+    if _pass_order_rule is None:
+        rng = np.random.default_rng(0)
+        fits = {"area": True, "horizontal": True}
+        for h, w in ((700, 509), (700, 511), (1000, 659), (1000, 661), (480, 1500), (1500, 480)):
+            image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            reference = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS))
+            by_rows = Image.fromarray(image).resize((size, h), Image.Resampling.LANCZOS)
+            horizontal_first = np.array_equal(
+                reference, np.asarray(by_rows.resize((size, size), Image.Resampling.LANCZOS))
+            )
+            fits["area"] &= horizontal_first == (2 * w >= h + size)
+            fits["horizontal"] &= horizontal_first
+        _pass_order_rule = "area" if fits["area"] else "horizontal" if fits["horizontal"] else "unknown"
+    if _pass_order_rule == "unknown" or width <= size or height <= size:
+        return None
+    if _pass_order_rule == "horizontal" or 2 * width >= height + size:
+        return "horizontal"
+    return "vertical"
+
+
+def _lanczos_resize(image: np.ndarray, size: int) -> np.ndarray:
+    """uint8 HxWx3 → uint8 size×size×3, exactly `Image.fromarray(image).resize((size, size), LANCZOS)`.
+
+    Pillow resamples separably: a first pass along one axis into an 8-bit image, then the other. Each
+    row of a horizontal pass (column of a vertical one) depends on that row (column) of the input only,
+    so for a large photo the first pass runs on strips in parallel (Pillow releases the GIL while
+    resampling) and the second on the joined result, in the order Pillow itself would use: bit-identical
+    to the single call, and the first pass (nearly all the work when shrinking) is n_threads times faster.
+    """
+    height, width = image.shape[:2]
+    workers = _resize_workers()
+    order = None
+    if height * width >= PARALLEL_RESIZE_MIN_PIXELS and workers > 1 and min(height, width) >= 2 * workers:
+        order = _pillow_pass_order(height, width, size)
+    if order is None:
+        return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS))
+    global _resize_pool
+    with _resize_pool_lock:
+        if _resize_pool is None or _resize_pool[0] != workers:
+            _resize_pool = (workers, ThreadPoolExecutor(workers, thread_name_prefix="lanczos"))
+        pool = _resize_pool[1]
+    axis = 0 if order == "horizontal" else 1
+    cuts = [image.shape[axis] * index // workers for index in range(workers + 1)]
+
+    def first_pass(index: int) -> np.ndarray:
+        start, stop = cuts[index], cuts[index + 1]
+        if axis == 0:
+            return np.asarray(Image.fromarray(image[start:stop]).resize((size, stop - start), Image.Resampling.LANCZOS))
+        return np.asarray(Image.fromarray(image[:, start:stop]).resize((stop - start, size), Image.Resampling.LANCZOS))
+
+    halfway = np.concatenate(list(pool.map(first_pass, range(workers))), axis=axis)
+    return np.asarray(Image.fromarray(halfway).resize((size, size), Image.Resampling.LANCZOS))
+
+
 def preprocess(image: np.ndarray, spec: ModelSpec) -> np.ndarray:
     """image: uint8 HxWx3 RGB → float32 1×3×S×S network input (S = spec.input_size)."""
     _check_rgb(image)
     size = spec.input_size
-    resized = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS), dtype=np.float32)
+    resized = _lanczos_resize(np.ascontiguousarray(image), size).astype(np.float32)
     resized /= max(float(resized.max()), 1e-6)
     resized -= np.asarray(spec.mean, dtype=np.float32)
     resized /= np.asarray(spec.std, dtype=np.float32)
@@ -92,15 +184,44 @@ def resize_prediction(prediction: np.ndarray, shape: tuple[int, int]) -> np.ndar
     return np.clip(alpha, 0.0, 1.0, out=alpha).reshape(height, width)
 
 
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of `model` for inference, each REBNCONV's BatchNorm folded into its convolution.
+
+    `model` itself is not changed (its state dict keeps the official layout). Where a BatchNorm is the
+    identity (every rembg .onnx import) the copy's convolution shares `model`'s tensors, so the copy
+    costs no memory; elsewhere (.pth checkpoints) the folded convolution gets its own weights.
+    """
+    shared = {id(tensor): tensor for tensor in [*model.parameters(), *model.buffers()]}
+    folded = copy.deepcopy(model, memo=shared)  # new modules, same tensors
+    with torch.no_grad():
+        for module in folded.modules():
+            if not isinstance(module, REBNCONV) or not isinstance(module.bn_s1, nn.BatchNorm2d):
+                continue
+            bn = module.bn_s1
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            shift = bn.bias - bn.running_mean * scale
+            if not (bool(torch.all(scale == 1)) and bool(torch.all(shift == 0))):
+                module.conv_s1 = fuse_conv_bn_eval(module.conv_s1.eval(), bn.eval())
+            module.bn_s1 = nn.Identity()
+    return folded.eval()
+
+
 @dataclass
 class Segmenter:
-    """A loaded model on a device; `predict` gives the network-resolution mask, `segment` the full one."""
+    """A loaded model on a device; `predict` gives the network-resolution mask, `segment` the full one.
+
+    `model` is the loaded model as is; the forward pass runs `inference_model`, a BatchNorm-folded copy
+    (see `fold_batchnorm`), with a channels-last input on the CPU if `CPU_CHANNELS_LAST` is set.
+    """
 
     weights: LoadedWeights
     device: torch.device
 
     def __post_init__(self) -> None:
         self.model = self.weights.model.to(self.device).eval()
+        self.inference_model = fold_batchnorm(self.model)
+        channels_last = CPU_CHANNELS_LAST and self.device.type == "cpu"
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self._lock = threading.Lock()
 
     @property
@@ -114,7 +235,8 @@ class Segmenter:
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """batch: float32 1×3×S×S preprocessed input → float32 S×S raw d0 (sigmoid probabilities)."""
         with self._lock, torch.inference_mode():
-            d0 = self.model(torch.from_numpy(batch).to(self.device))[0]
+            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=self.memory_format)
+            d0 = self.inference_model(x)[0]
             return d0[0, 0].float().cpu().numpy()
 
     def predict(self, image: np.ndarray) -> np.ndarray:

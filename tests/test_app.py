@@ -31,7 +31,7 @@ from streamlit.testing.v1 import AppTest
 import core.segmentation
 import ui.engine
 import ui.state
-from core.refine import RefineSettings, field_specs
+from core.refine import RefineSettings
 from ui.state import refine_key
 from core.finishing import FinishSettings
 from ui.text import md_escape
