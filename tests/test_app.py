@@ -816,3 +816,22 @@ def test_file_names_are_escaped_in_labels_captions_and_errors(astronaut_png):
     assert not unescaped.search(shown)
     assert_no_exception(upload(at, HOSTILE_NAME, b"not an image"))
     assert "\\<b\\>bold\\</b\\>" in texts(at.error) and not unescaped.search(texts(at.error))
+
+
+@pytest.mark.parametrize("switch", ["refine.edge_aware", "refine.main_subject", "finish.decontaminate", "finish.light_wrap"])
+def test_inspector_shows_each_setting_off_and_on(media, astronaut_png, switch):
+    at = open_with_photo("astronaut.png", astronaut_png)
+    assert_clean(go(at, INSPECT))
+    assert_clean(at.radio(key="inspect_mode").set_value("option").run())
+    options = at.selectbox(key="inspect_switch").options
+    assert len(options) == sum(
+        spec.type is bool for cls in (RefineSettings, FinishSettings) for spec in cls.field_specs()
+    )
+    assert_clean(at.selectbox(key="inspect_switch").set_value(switch).run())
+    doc = iframes(at)[0].proto.srcdoc
+    label = next(s.label for cls in (RefineSettings, FinishSettings) for s in cls.field_specs() if switch.endswith("." + s.name))
+    assert f">{label}: off</span>" in doc and f">{label}: on</span>" in doc
+    before, after = decode_data_uris(doc)
+    assert before.shape == after.shape
+    if switch != "refine.main_subject":  # the astronaut has one subject: dropping strays may change nothing
+        assert not np.array_equal(before, after)
