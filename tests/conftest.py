@@ -36,3 +36,22 @@ def dev_set() -> Path:
     if not (DEV_SET / "images").is_dir():
         pytest.skip(f"dev set not found at {DEV_SET} (it lives in ../shared beside the checkout)")
     return DEV_SET
+
+
+@pytest.fixture
+def media(monkeypatch):
+    """Keeps the pictures and downloads AppTest pages produce (AppTest normally discards them)."""
+    import streamlit.testing.v1.app_test as app_test_module
+
+    from tests.test_app import MediaRecorder
+
+    recorder = MediaRecorder()
+    base = app_test_module.MediaFileManager
+
+    class RecordingMediaFileManager(base):
+        def __init__(self, storage) -> None:
+            super().__init__(recorder.storage)
+            recorder.managers.append(self)
+
+    monkeypatch.setattr(app_test_module, "MediaFileManager", RecordingMediaFileManager)
+    return recorder

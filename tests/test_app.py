@@ -129,22 +129,6 @@ class MediaRecorder:
         return self.content(proto.url)
 
 
-@pytest.fixture
-def media(monkeypatch) -> MediaRecorder:
-    import streamlit.testing.v1.app_test as app_test_module
-
-    recorder = MediaRecorder()
-    base = app_test_module.MediaFileManager
-
-    class RecordingMediaFileManager(base):
-        def __init__(self, storage) -> None:
-            super().__init__(recorder.storage)
-            recorder.managers.append(self)
-
-    monkeypatch.setattr(app_test_module, "MediaFileManager", RecordingMediaFileManager)
-    return recorder
-
-
 # --------------------------------------------------------------------------------------- counting
 
 

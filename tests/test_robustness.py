@@ -48,7 +48,6 @@ from tests.test_app import (
     INSPECT,
     REPLACE,
     TUNING,
-    MediaRecorder,
     assert_clean,
     assert_no_exception,
     encode,
@@ -359,23 +358,6 @@ def test_cli_subprocess_over_the_whole_corpus(corpus_dir, tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ dashboard
-
-
-@pytest.fixture
-def media(monkeypatch) -> MediaRecorder:
-    """Keeps the pictures the pages show (as tests/test_app.py's fixture of the same name does)."""
-    import streamlit.testing.v1.app_test as app_test_module
-
-    recorder = MediaRecorder()
-    base = app_test_module.MediaFileManager
-
-    class RecordingMediaFileManager(base):
-        def __init__(self, storage) -> None:
-            super().__init__(recorder.storage)
-            recorder.managers.append(self)
-
-    monkeypatch.setattr(app_test_module, "MediaFileManager", RecordingMediaFileManager)
-    return recorder
 
 
 @pytest.fixture(scope="module")
