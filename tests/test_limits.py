@@ -30,7 +30,7 @@ def _png(width: int, height: int) -> bytes:
 
 
 def test_defaults_and_validation():
-    assert limits.pixel_limits() == limits.PixelLimits(max_pixels=100_000_000, working_pixels=16_000_000)
+    assert limits.pixel_limits() == limits.PixelLimits(max_pixels=100_000_000, working_pixels=4_000_000)
     with pytest.raises(SettingsError, match="working"):
         limits.set_pixel_limits(max_megapixels=1, working_megapixels=2)
     with pytest.raises(SettingsError, match="number of megapixels"):
