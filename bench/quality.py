@@ -54,6 +54,8 @@ SEED_SETTINGS: dict[str, bool | float] = {
     "opening": True, "opening_size_pct": 0.5,
     "closing": True, "closing_size_pct": 1.0,
     "feather": True, "feather_sigma_pct": 0.15,
+    # steps added later, with the defaults they came with (off)
+    "edge_aware": False, "edge_radius_pct": 1.0, "edge_smoothness": 0.001, "main_subject": False,
 }
 #: Every step's on/off switch (a bool field named like its group), in the order core.refine.refine runs them.
 STEPS = tuple(
@@ -77,14 +79,22 @@ class Config:
 
 
 def seed_settings() -> RefineSettings:
-    """The original (pre-tuning) refinement defaults; steps added since then are off, their sizes at default."""
+    """The refinement defaults before tuning; steps added since, and unknown here, are off."""
+    names = {f.name for f in dataclasses.fields(RefineSettings)}
+    known = {k: v for k, v in SEED_SETTINGS.items() if k in names}
     newer = {step: False for step in STEPS if step not in SEED_SETTINGS}
-    return dataclasses.replace(RefineSettings(), **SEED_SETTINGS, **newer)
+    return dataclasses.replace(RefineSettings(), **known, **newer)
 
 
 def only_step(step: str, base: RefineSettings) -> RefineSettings:
     """`base` with every refinement step switched off except `step`."""
     return dataclasses.replace(base, **{**ALL_OFF, step: True})
+
+
+def _step_values(settings: RefineSettings, step: str) -> dict[str, object]:
+    """The values of one step's own sizes (its group, without the switch)."""
+    fields = dataclasses.fields(settings)
+    return {f.name: getattr(settings, f.name) for f in fields if f.metadata["group"] == step and f.name != step}
 
 
 def our_configs() -> list[Config]:
@@ -101,7 +111,7 @@ def our_configs() -> list[Config]:
             configs.append(Config(f"defaults+{step}", f"current defaults + {step} on", dataclasses.replace(current, **{step: True})))
     for step in STEPS:
         configs.append(Config(f"only_{step}", f"only {step} (values before tuning)", only_step(step, seed)))
-        if only_step(step, current) != only_step(step, seed):
+        if _step_values(current, step) != _step_values(seed, step):
             configs.append(Config(f"only_{step}_now", f"only {step} (current values)", only_step(step, current)))
     return configs
 
@@ -179,6 +189,7 @@ class Outputs:
     rembg_s: dict[str, np.ndarray] = field(default_factory=dict)  # mode -> seconds (nan: not run)
     rembg_note: str = "skipped"
     rembg_version: str = ""
+    cached_at: str = ""  # set when loaded from the cache: when that cache was written
 
 
 def _cache_path(data: Path) -> Path:
@@ -214,8 +225,9 @@ def load_outputs(data: Path, stems: list[str]) -> Outputs | None:
         if not all(s in index for s in stems):
             return None
         rows = [index[s] for s in stems]
+        written = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
         out = Outputs(list(stems), z["predictions"][rows], z["net_s"][rows],
-                      rembg_note=str(z["rembg_note"]), rembg_version=str(z["rembg_version"]))
+                      rembg_note=str(z["rembg_note"]), rembg_version=str(z["rembg_version"]), cached_at=written)
         for mode in REMBG_MODES:
             if f"rembg_{mode}" in z:
                 masks, secs = z[f"rembg_{mode}"], z[f"rembg_{mode}_s"]
@@ -489,6 +501,12 @@ def markdown(
         oh, th = summarise(rows, after, hold), summarise(rows, "rembg_plain", hold)
         if oh and th:
             lines.append(f"On the held-out half alone: IoU {oh['iou']:.4f} vs {th['iou']:.4f}, BF {oh['bf']:.4f} vs {th['bf']:.4f}.")
+        if best != after:
+            bs, bh = summarise(rows, best), summarise(rows, best, hold)
+            lines.append(
+                f"Our best configuration, `{best}`: IoU {bs['iou']:.4f}, BF {bs['bf']:.4f} on all photos; "
+                f"IoU {bh['iou']:.4f}, BF {bh['bf']:.4f} on the held-out half."
+            )
     else:
         lines += ["", f"rembg: {outputs.rembg_note}."]
     lines += [
@@ -498,10 +516,13 @@ def markdown(
         f"- Contact sheet of the ten lowest-IoU photos under `{best}`: `bench/results/worst10.png` (git-ignored: "
         "it shows dev-set photos, which may not be shipped).",
         "- Per-photo numbers: `bench/results/quality_per_image.csv`.",
+        *([f"- `--reuse`: the network outputs and every network / rembg time come from the cached run written "
+           f"{outputs.cached_at}; run without `--reuse` for fresh timings."] if outputs.cached_at else []),
         "- rembg's `alpha_matting` is read from the RGBA cut-out: `remove(..., only_mask=True)` returns the mask "
         "before matting, so `only_mask=True, alpha_matting=True` silently gives the plain mask.",
         "- Refinement times are measured while scoring (after the network pass); the network's own time is "
-        "the one measured alternating with rembg.",
+        "the one measured alternating with rembg. Times are wall-clock on a shared machine: other processes "
+        "inflate them, so the ratios say more than the absolute numbers.",
     ]
     if "alpha_matting" in outputs.rembg:
         ran = int(np.isfinite(outputs.rembg_s["alpha_matting"]).sum())
@@ -539,7 +560,8 @@ def main(argv: list[str] | None = None) -> int:
         outputs = None  # the cache has no rembg masks: run again
     if outputs is None:
         outputs = run_models(args.data, stems, use_rembg=not args.no_rembg, matting_every=max(1, args.matting_every))
-        print(f"  cached network outputs in {save_outputs(outputs, args.data).relative_to(ROOT)}")
+        if args.limit is None:  # a quick --limit run never replaces the full set's cache
+            print(f"  cached network outputs in {save_outputs(outputs, args.data).relative_to(ROOT)}")
     else:
         print("  reusing cached network outputs and timings")
     if args.no_rembg:

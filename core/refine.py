@@ -57,11 +57,11 @@ class RefineSettings(Settings):
     """All mask-refinement parameters with their defaults; sizes are % of the image's long side."""
 
     edge_aware: bool = bool_field(
-        False, "edge_aware",
+        True, "edge_aware",
         "Snap the mask's edge to the photo's own edges (guided filter) instead of the network's 320-pixel grid.",
     )
     edge_radius_pct: float = float_field(
-        1.0, 0.1, 5.0, 0.05, "edge_aware",
+        2.0, 0.1, 5.0, 0.05, "edge_aware",
         "Window of the edge snapping, in % of the long side: larger follows photo edges from further away.",
     )
     edge_smoothness: float = float_field(
@@ -76,7 +76,7 @@ class RefineSettings(Settings):
         "Reach of the edge smoothing, in % of the long side: larger irons out bigger wiggles.",
     )
     bilateral_sigma_color: float = float_field(
-        0.1, 0.01, 1.0, 0.01, "bilateral",
+        0.05, 0.01, 1.0, 0.01, "bilateral",
         "How different two alpha values may be and still be averaged: larger softens the edge more.",
     )
     levels: bool = bool_field(
@@ -306,6 +306,7 @@ def refine(alpha: np.ndarray, settings: RefineSettings, image: np.ndarray | None
     """alpha float32 HxW in [0, 1] (+ the photo, uint8 HxWx3, for edge snapping) → refined float32 HxW in [0, 1].
 
     Steps, each switchable: edge snapping, bilateral, levels, opening, closing, main subject, feather.
+    Edge snapping needs the photo: without `image` (refining a bare mask) that step is skipped.
     """
     if not isinstance(settings, RefineSettings):
         raise SettingsError(
@@ -314,7 +315,7 @@ def refine(alpha: np.ndarray, settings: RefineSettings, image: np.ndarray | None
         )
     a = as_alpha(alpha)
     shape = a.shape
-    if settings.edge_aware:
+    if settings.edge_aware and image is not None:
         a = snap_to_edges(a, image, settings.edge_radius_pct, settings.edge_smoothness)
     if settings.bilateral:
         a = bilateral_filter(

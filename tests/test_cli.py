@@ -33,7 +33,7 @@ def photo(tmp_path, astronaut):
 
 def _library_mask(path, segmenter, settings):
     image = np.asarray(Image.open(path).convert("RGB"))
-    _, alpha = alpha_from_prediction(predict(image, segmenter), image.shape[:2], settings)
+    _, alpha = alpha_from_prediction(predict(image, segmenter), image.shape[:2], settings, image=image)
     return mask_image(alpha)
 
 

@@ -81,7 +81,7 @@ def test_huge_photos_are_refined_at_the_working_resolution_and_returned_full_siz
 
     yy, xx = np.mgrid[:320, :320]
     prediction = ((yy - 160) ** 2 + (xx - 160) ** 2 < 100**2).astype(np.float32)
-    settings = RefineSettings()
+    settings = RefineSettings()  # no photo given: edge snapping is skipped, a mask-only check
     direct = alpha_from_prediction(prediction, (400, 600), settings)[1]
     shapes = []
     original_refine = pipeline.refine

@@ -305,12 +305,12 @@ def test_refine_is_scale_invariant():
 def test_defaults():
     s = RefineSettings()
     assert s.to_dict() == {
-        "edge_aware": False,
-        "edge_radius_pct": 1.0,
+        "edge_aware": True,
+        "edge_radius_pct": 2.0,
         "edge_smoothness": 0.001,
         "bilateral": True,
         "bilateral_sigma_space_pct": 0.5,
-        "bilateral_sigma_color": 0.1,
+        "bilateral_sigma_color": 0.05,
         "levels": True,
         "black_point": 0.1,
         "white_point": 0.9,
@@ -458,6 +458,8 @@ def test_edge_snapping_needs_the_photo_and_follows_its_edge():
     alpha[:, 40:] = 1.0  # the mask's edge is 7 px off the photo's
     alpha = feather(alpha, 4.0)
     with pytest.raises(SettingsError, match="needs the photo"):
-        refine(alpha, RefineSettings(edge_aware=True))
+        snap_to_edges(alpha, None, radius_pct=10.0, smoothness=1e-4)
+    # refining a bare mask skips the step that needs the photo
+    np.testing.assert_array_equal(refine(alpha, RefineSettings(edge_aware=True)), refine(alpha, RefineSettings(edge_aware=False)))
     snapped = snap_to_edges(alpha, photo, radius_pct=10.0, smoothness=1e-4)
     assert snapped[30, 44] < alpha[30, 44] and snapped[30, 48] > alpha[30, 48]  # sharper, at the photo's edge
