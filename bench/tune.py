@@ -242,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     if outputs is None:
         print("  no cached network outputs: running the network once per photo (no rembg)")
         outputs = run_models(args.data, stems, use_rembg=False)
-        save_outputs(outputs, args.data)
+        if args.limit is None:
+            save_outputs(outputs, args.data)
     samples = [load_sample(args.data, s) for s in stems]
     raws = [resize_prediction(p, s.rgb.shape[:2]) for p, s in zip(outputs.predictions, samples)]
     truths = [GroundTruth.from_mask(s.mask) for s in samples]
