@@ -49,6 +49,8 @@ def test_four_sessions_upload_in_parallel_without_cross_talk(tmp_path, astronaut
                 page.get_by_text(f"Done: {name}").wait_for(timeout=120_000)
                 wait_for_idle(page)
                 original = page.get_by_test_id("stImage").filter(has_text="Original").locator("img")
+                # the element can exist before the browser has loaded its picture: wait for the load
+                page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=original.element_handle(), timeout=30_000)
                 natural = original.evaluate("img => [img.naturalWidth, img.naturalHeight]")
                 assert natural == [width, height], f"session {session} upload {upload} shows another photo"
                 assert page.get_by_test_id("stException").count() == 0
