@@ -102,3 +102,17 @@ def test_raw_mask_mean_iou_on_the_dev_set_is_at_least_0_86(segmenter, dev_set):
         ious.append(_iou(segmenter.segment(image), truth))
     assert len(ious) == 237
     assert np.mean(ious) >= 0.86
+
+
+def test_the_shipped_forward_pass_is_exact_against_the_loaded_model(segmenter):
+    """BatchNorm folding and the TorchScript-frozen CPU path keep d0 within 1e-5 of the official layout."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    batch = rng.normal(size=(1, 3, 320, 320)).astype(np.float32)
+    with torch.inference_mode():
+        expected = segmenter.model(torch.from_numpy(batch))[0][0, 0].numpy()
+    got = segmenter.forward(batch)
+    assert got.shape == (320, 320) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    assert segmenter._frozen is not None  # the CPU default: the frozen TorchScript model ran
