@@ -6,7 +6,7 @@ from core.composite import Background, over_checkerboard
 from core.pipeline import render
 from ui.engine import analyse
 from ui.layout import friendly_errors, setup_page
-from ui.state import current_photo, finish_settings, load_sample, refine_settings, set_photo
+from ui.state import current_photo, finish_settings, inference_settings, load_sample, refine_settings, set_photo
 from ui.text import md_escape
 
 segmenter = setup_page("Portrait Studio", ":material/portrait:")
@@ -28,7 +28,7 @@ if st.button("Run the demo on a sample portrait", type="primary", icon=":materia
 photo = current_photo()
 if st.session_state.get("demo_ran") and photo is not None:
     with friendly_errors(), st.spinner("Cutting out…", show_time=True):
-        analysis = analyse(photo, segmenter)
+        analysis = analyse(photo, segmenter, inference_settings())
         _, alpha = analysis.alphas(refine_settings())
         cutout = render(analysis.image, alpha, "composite", Background(kind="transparent"), finish_settings())
         left, right = st.columns(2)

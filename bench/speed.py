@@ -401,7 +401,7 @@ def breakdown(worker: PipelineWorker, repeats: int, proposals: bool) -> dict:
         "preprocess", "one Image.resize(320x320, LANCZOS) call (before)",
         lambda: np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.LANCZOS)),
     )
-    parallel = step("preprocess", "first pass split over threads (adopted)", lambda: _lanczos_resize(rgb, size))
+    parallel = step("preprocess", "first pass split over threads (adopted)", lambda: _lanczos_resize(rgb, size, size))
     rows[-1]["exact"] = bool(np.array_equal(reference, parallel))
     batch = step("preprocess", "preprocess() as shipped", lambda: preprocess(rgb, segmenter.spec))
     prediction = step("inference", "Segmenter.forward + normalize", lambda: normalize_prediction(segmenter.forward(batch)))

@@ -21,15 +21,16 @@ from core.limits import DEFAULT_MAX_MEGAPIXELS, DEFAULT_WORKING_MEGAPIXELS, set_
 from core.pipeline import OutputKind, process
 from core.finishing import FinishSettings
 from core.refine import RefineSettings
+from core.segmentation import DEVICE_CHOICES, InferenceSettings, Segmenter, get_segmenter
 from core.settings import Settings
+from core.weights import DEFAULT_MODEL, REGISTRY
 
 S = TypeVar("S", bound=Settings)
 SETTINGS_GROUPS = {
+    InferenceSettings: "network input (how the photo is shown to the network)",
     RefineSettings: "mask refinement (sizes in %% of the image's long side)",
     FinishSettings: "edge colour on the new background",
 }
-from core.segmentation import DEVICE_CHOICES, Segmenter, get_segmenter
-from core.weights import DEFAULT_MODEL, REGISTRY
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 KINDS: dict[str, OutputKind] = {"mask": "mask", "cutout": "cutout", "replace": "composite"}
@@ -151,6 +152,7 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         set_pixel_limits(args.max_megapixels, args.working_megapixels)
         settings = None if args.no_refine else _settings_from_args(RefineSettings, args)
         finishing = _settings_from_args(FinishSettings, args)
+        inference = _settings_from_args(InferenceSettings, args)
         background = Background.parse(args.background, read_rgb) if args.command == "replace" else None
         if not folder_mode:
             format_from_suffix(args.output)
@@ -166,19 +168,18 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         if not jobs:
             print(f"error: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {args.input}", file=stderr)
             return 1
-    return _process_all(jobs, segmenter, KINDS[args.command], settings, finishing, background, stdout, stderr)
+    options = {"settings": settings, "finishing": finishing, "inference": inference, "background": background}
+    return _process_all(jobs, segmenter, KINDS[args.command], options, stdout, stderr)
 
 
-def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, settings, finishing, background, stdout, stderr) -> int:
+def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, options: dict, stdout, stderr) -> int:
+    """Process every (source, target) job with `options` (process() keyword arguments); 1 if any failed."""
     failures = 0
     bar = ProgressLine(stderr, "images") if len(jobs) > 1 else None
     for index, (source, target) in enumerate(jobs, start=1):
         start = time.perf_counter()
         try:
-            result = process(
-                str(source), segmenter, kind=kind, settings=settings, background=background,
-                fmt=format_from_suffix(target), finishing=finishing,
-            )
+            result = process(str(source), segmenter, kind=kind, fmt=format_from_suffix(target), **options)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(result.encoded)
             status = f"{source.name} -> {target} ({time.perf_counter() - start:.2f} s)"

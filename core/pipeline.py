@@ -22,7 +22,7 @@ from core.finishing import FinishSettings, finish
 from core.imageio import DecodedImage, decode_image, encode_image
 from core.limits import pixel_limits
 from core.refine import RefineSettings, refine
-from core.segmentation import Segmenter, normalize_prediction, preprocess, resize_prediction
+from core.segmentation import InferenceSettings, Segmenter, resize_prediction
 
 STAGES = ("decode", "preprocess", "inference", "resize", "refine", "composite", "encode")
 OutputKind = Literal["mask", "cutout", "composite"]
@@ -62,13 +62,18 @@ class StageTimer:
         return sum(self.seconds.values())
 
 
-def predict(image: np.ndarray, segmenter: Segmenter, timer: StageTimer | None = None) -> np.ndarray:
-    """image: uint8 HxWx3 → float32 S×S in [0, 1]: the normalised network output (cacheable, small)."""
+def predict(
+    image: np.ndarray, segmenter: Segmenter, timer: StageTimer | None = None, inference: InferenceSettings | None = None
+) -> np.ndarray:
+    """image: uint8 HxWx3 → float32 h×w (about S×S) in [0, 1]: the normalised network output (cacheable, small).
+
+    `inference` (default InferenceSettings()) sets the border padding, the mirrored pass and the input size.
+    """
     timer = timer or StageTimer()
     with timer.stage("preprocess"):
-        batch = preprocess(image, segmenter.spec)
+        batch = segmenter.prepare(image, inference)
     with timer.stage("inference"):
-        return normalize_prediction(segmenter.forward(batch))
+        return segmenter.infer(batch, image.shape[:2], inference)
 
 
 def alpha_from_prediction(
@@ -144,6 +149,7 @@ def process(
     background: Background | None = None,
     fmt: str = "png",
     finishing: FinishSettings | None = None,
+    inference: InferenceSettings | None = None,
 ) -> ProcessResult:
     """File bytes or path in → encoded output bytes out, every stage timed (settings=None: raw mask, no refinement).
 
@@ -152,7 +158,7 @@ def process(
     timer = StageTimer()
     with timer.stage("decode"):
         decoded = decode_image(source)
-    prediction = predict(decoded.rgb, segmenter, timer)
+    prediction = predict(decoded.rgb, segmenter, timer, inference)
     raw, alpha = alpha_from_prediction(prediction, decoded.rgb.shape[:2], settings, decoded.alpha, timer, decoded.rgb)
     with timer.stage("composite"):
         output = render(decoded.rgb, alpha, kind, background, finishing)

@@ -37,6 +37,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from core.errors import SettingsError
 from core.model import REBNCONV, parameter_count
+from core.settings import Settings, bool_field, float_field
 from core.weights import DEFAULT_MODEL, LoadedWeights, ModelSpec, ProgressCallback, load_weights
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -77,6 +78,46 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "mps" and not mps_available:
         raise SettingsError("Apple MPS was asked for, but it is not available here. Use --device cpu or auto.")
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class InferenceSettings(Settings):
+    """How the photo is shown to the network (changing these runs the network again)."""
+
+    KIND = "inference"
+
+    pad: bool = bool_field(
+        True, "pad",
+        "Extend the photo's edges before the network sees it, so hair, shoulders and clothes cut by the "
+        "frame are not read as background.",
+    )
+    pad_pct: float = float_field(
+        10.0, 1.0, 30.0, 1.0, "pad", "Border added on every side, in % of the long side (edge pixels repeated).",
+    )
+    flip: bool = bool_field(
+        False, "flip", "Also look at the mirrored photo and average both masks (twice the network time).",
+    )
+    input_size: float = float_field(
+        320, 320, 640, 32, "input_size",
+        "Network input in pixels (the models were trained at 320): larger sees more detail, runs slower.",
+    )
+
+    def check(self) -> None:
+        """The input size must be a whole multiple of 32 (the network halves it five times)."""
+        if self.input_size % 32:
+            raise SettingsError(
+                f"Setting 'input_size' is {self.input_size:g}; choose a multiple of 32 such as 320, 384 or 448."
+            )
+
+    @property
+    def pad_fraction_pct(self) -> float:
+        """The padding actually applied, in % of the long side (0 when `pad` is off)."""
+        return self.pad_pct if self.pad else 0.0
+
+    @property
+    def size(self) -> int:
+        """The network input side in pixels."""
+        return int(self.input_size)
 
 
 def _check_rgb(image: np.ndarray) -> None:
@@ -129,22 +170,27 @@ def _pillow_pass_order(height: int, width: int, size: int) -> str | None:
     return "vertical"
 
 
-def _lanczos_resize(image: np.ndarray, size: int) -> np.ndarray:
-    """uint8 HxWx3 → uint8 size×size×3, exactly `Image.fromarray(image).resize((size, size), LANCZOS)`.
+def _lanczos_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """uint8 HxWx3 → uint8 height×width×3, exactly `Image.fromarray(image).resize((width, height), LANCZOS)`.
 
     Pillow resamples separably: a first pass along one axis into an 8-bit image, then the other. Each
     row of a horizontal pass (column of a vertical one) depends on that row (column) of the input only,
     so for a large photo the first pass runs on strips in parallel (Pillow releases the GIL while
     resampling) and the second on the joined result, in the order Pillow itself would use: bit-identical
     to the single call, and the first pass (nearly all the work when shrinking) is n_threads times faster.
+    A non-square output (a padded input, see `photo_box`) runs the horizontal pass first: a Lanczos
+    resize all the same, not necessarily bit-identical to Pillow's own choice of order.
     """
-    height, width = image.shape[:2]
+    in_height, in_width = image.shape[:2]
     workers = _resize_workers()
     order = None
-    if height * width >= PARALLEL_RESIZE_MIN_PIXELS and workers > 1 and min(height, width) >= 2 * workers:
-        order = _pillow_pass_order(height, width, size)
+    if in_height * in_width >= PARALLEL_RESIZE_MIN_PIXELS and workers > 1 and min(in_height, in_width) >= 2 * workers:
+        if width == height:
+            order = _pillow_pass_order(in_height, in_width, width)
+        elif in_width > width and in_height > height:
+            order = "horizontal"
     if order is None:
-        return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS))
+        return np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.LANCZOS))
     global _resize_pool
     with _resize_pool_lock:
         if _resize_pool is None or _resize_pool[0] != workers:
@@ -156,18 +202,37 @@ def _lanczos_resize(image: np.ndarray, size: int) -> np.ndarray:
     def first_pass(index: int) -> np.ndarray:
         start, stop = cuts[index], cuts[index + 1]
         if axis == 0:
-            return np.asarray(Image.fromarray(image[start:stop]).resize((size, stop - start), Image.Resampling.LANCZOS))
-        return np.asarray(Image.fromarray(image[:, start:stop]).resize((stop - start, size), Image.Resampling.LANCZOS))
+            return np.asarray(Image.fromarray(image[start:stop]).resize((width, stop - start), Image.Resampling.LANCZOS))
+        return np.asarray(Image.fromarray(image[:, start:stop]).resize((stop - start, height), Image.Resampling.LANCZOS))
 
     halfway = np.concatenate(list(pool.map(first_pass, range(workers))), axis=axis)
-    return np.asarray(Image.fromarray(halfway).resize((size, size), Image.Resampling.LANCZOS))
+    return np.asarray(Image.fromarray(halfway).resize((width, height), Image.Resampling.LANCZOS))
 
 
-def preprocess(image: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """image: uint8 HxWx3 RGB → float32 1×3×S×S network input (S = spec.input_size)."""
+def photo_box(shape: tuple[int, int], size: int, pad_pct: float = 0.0) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of an HxW photo inside the size×size network input, after padding
+    every side by pad_pct % of the photo's long side (0: the photo fills the input: (0, 0, size, size))."""
+    height, width = shape
+    pad = max(0.0, float(pad_pct)) / 100.0 * max(height, width)
+    top = min(round(size * pad / (height + 2 * pad)), (size - 1) // 2)
+    left = min(round(size * pad / (width + 2 * pad)), (size - 1) // 2)
+    return top, left, size - 2 * top, size - 2 * left
+
+
+def preprocess(image: np.ndarray, spec: ModelSpec, pad_pct: float = 0.0, size: int | None = None) -> np.ndarray:
+    """image: uint8 HxWx3 RGB → float32 1×3×S×S network input (S = size or spec.input_size).
+
+    With pad_pct = 0 (the reference) the photo is resized to S×S. With padding the photo is resized into
+    `photo_box` and its edge pixels are replicated out to the S×S frame, so a body cut by the photo's
+    border continues past it instead of ending at the frame (which U²-Net reads as "background").
+    """
     _check_rgb(image)
-    size = spec.input_size
-    resized = _lanczos_resize(np.ascontiguousarray(image), size).astype(np.float32)
+    size = int(size or spec.input_size)
+    top, left, height, width = photo_box(image.shape[:2], size, pad_pct)
+    resized = _lanczos_resize(np.ascontiguousarray(image), width, height)
+    if top or left:
+        resized = cv2.copyMakeBorder(resized, top, size - top - height, left, size - left - width, cv2.BORDER_REPLICATE)
+    resized = resized.astype(np.float32)
     resized /= max(float(resized.max()), 1e-6)
     resized -= np.asarray(spec.mean, dtype=np.float32)
     resized /= np.asarray(spec.std, dtype=np.float32)
@@ -268,13 +333,28 @@ class Segmenter:
             d0 = self.inference_model(x)[0]
             return d0[0, 0].float().cpu().numpy()
 
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        """image: uint8 HxWx3 RGB → float32 S×S in [0, 1], the normalised d0 at network resolution."""
-        return normalize_prediction(self.forward(preprocess(image, self.spec)))
+    def prepare(self, image: np.ndarray, settings: InferenceSettings | None = None) -> np.ndarray:
+        """image: uint8 HxWx3 RGB → float32 1×3×S×S network input under `settings` (default InferenceSettings())."""
+        settings = settings if settings is not None else InferenceSettings()
+        return preprocess(image, self.spec, settings.pad_fraction_pct, settings.size)
 
-    def segment(self, image: np.ndarray) -> np.ndarray:
+    def infer(self, batch: np.ndarray, shape: tuple[int, int], settings: InferenceSettings | None = None) -> np.ndarray:
+        """batch from `prepare` for an HxW photo → float32 h×w in [0, 1]: the normalised d0 over the photo's
+        part of the input (the whole S×S without padding), averaged with the mirrored pass if `settings.flip`."""
+        settings = settings if settings is not None else InferenceSettings()
+        d0 = self.forward(batch)
+        if settings.flip:
+            d0 = 0.5 * (d0 + self.forward(np.ascontiguousarray(batch[..., ::-1]))[:, ::-1])
+        top, left, height, width = photo_box(shape, batch.shape[-1], settings.pad_fraction_pct)
+        return np.ascontiguousarray(normalize_prediction(d0)[top : top + height, left : left + width])
+
+    def predict(self, image: np.ndarray, settings: InferenceSettings | None = None) -> np.ndarray:
+        """image: uint8 HxWx3 RGB → float32 h×w in [0, 1], the normalised d0 at network resolution."""
+        return self.infer(self.prepare(image, settings), image.shape[:2], settings)
+
+    def segment(self, image: np.ndarray, settings: InferenceSettings | None = None) -> np.ndarray:
         """image: uint8 HxWx3 RGB → alpha float32 HxW in [0, 1] (raw network mask, no refinement)."""
-        return resize_prediction(self.predict(image), image.shape[:2])
+        return resize_prediction(self.predict(image, settings), image.shape[:2])
 
 
 _segmenters: dict[tuple[str, str, str | None], Segmenter] = {}
@@ -301,6 +381,8 @@ def get_segmenter(
         return _segmenters[key]
 
 
-def segment(image: np.ndarray, model: str = DEFAULT_MODEL, device: str = "auto") -> np.ndarray:
+def segment(
+    image: np.ndarray, model: str = DEFAULT_MODEL, device: str = "auto", settings: InferenceSettings | None = None
+) -> np.ndarray:
     """image: uint8 HxWx3 RGB → alpha float32 HxW in [0, 1], with the shared model of that name."""
-    return get_segmenter(model, device).segment(image)
+    return get_segmenter(model, device).segment(image, settings)

@@ -11,7 +11,7 @@ from ui.text import md_escape
 from ui.state import (
     BACKGROUND_COLOR, BACKGROUND_ERROR, BACKGROUND_IMAGE, BACKGROUND_KIND, BACKGROUND_KINDS, DEFAULT_COLOR,
     MAX_UPLOAD_MB, UPLOAD_TYPES, Upload, background_choice, check_upload_size, current_photo, load_sample,
-    finish_settings, refine_settings, set_photo, store_background_upload,
+    finish_settings, inference_settings, refine_settings, set_photo, store_background_upload,
 )
 
 segmenter = setup_page("Replace background", ":material/wallpaper:")
@@ -60,7 +60,7 @@ if photo is None:
 with friendly_errors():
     with st.status(f"Cutting out {md_escape(photo.name)}…", expanded=False) as status:
         timer = StageTimer()
-        analysis = analyse(photo, segmenter)
+        analysis = analyse(photo, segmenter, inference_settings())
         raw, alpha = analysis.alphas(refine_settings(), timer)
         finishing = finish_settings()
         background = background_choice()

@@ -11,10 +11,11 @@ from core.inspection import alpha_histogram, mark_region, mask_overlay, uncertai
 from core.finishing import FinishSettings
 from core.pipeline import render
 from core.refine import RefineSettings
+from core.segmentation import InferenceSettings
 from ui.compare import image_comparison
 from ui.engine import analyse
 from ui.layout import friendly_errors, require_photo, setup_page
-from ui.state import SETTINGS_PREFIXES, background_choice, finish_settings, refine_settings
+from ui.state import SETTINGS_PREFIXES, background_choice, finish_settings, inference_settings, refine_settings
 
 COMPARISONS = {
     "result": "Original ↔ result",
@@ -31,7 +32,7 @@ segmenter = setup_page("Mask inspector", ":material/compare:")
 photo = require_photo()
 
 with friendly_errors():
-    analysis = analyse(photo, segmenter)
+    analysis = analyse(photo, segmenter, inference_settings())
     settings, finishing, background = refine_settings(), finish_settings(), background_choice()
     image = analysis.preview_image
     raw, refined = analysis.preview_alphas(settings)
@@ -62,7 +63,10 @@ with friendly_errors():
             cls, spec = SWITCHES[switch]
             variants = []
             for on in (False, True):
-                if cls is RefineSettings:
+                if cls is InferenceSettings:  # another network pass (cached like the first)
+                    variant = analyse(photo, segmenter, replace(analysis.inference, **{spec.name: on}))
+                    variants.append(shown_result(variant.preview_alphas(settings)[1], finishing))
+                elif cls is RefineSettings:
                     alpha = analysis.preview_alphas(replace(settings, **{spec.name: on}))[1]
                     variants.append(shown_result(alpha, finishing))
                 else:

@@ -1,7 +1,6 @@
 """Refinement tuning: every mask and edge-colour setting live on a preview copy; presets; full-resolution downloads."""
 
 import time
-from itertools import groupby
 
 import streamlit as st
 
@@ -12,16 +11,16 @@ from core.imageio import encode_image
 from core.pipeline import StageTimer, render
 from core.refine import RefineSettings
 from ui.engine import PREVIEW_SIDE, analyse
-from ui.layout import friendly_errors, require_photo, setup_page
+from ui.layout import friendly_errors, require_photo, settings_widgets, setup_page
 from ui.state import (
     SETTINGS_PREFIXES,
     apply_settings,
     background_choice,
     finish_settings,
+    inference_settings,
     preset_from_json,
     preset_to_json,
     refine_settings,
-    settings_key,
 )
 from ui.text import md_escape
 
@@ -32,8 +31,8 @@ photo = require_photo()
 
 
 def reset_defaults() -> None:
-    apply_settings(RefineSettings())
-    apply_settings(FinishSettings())
+    for cls in SETTINGS_PREFIXES:
+        apply_settings(cls())
 
 
 def load_preset() -> None:
@@ -41,18 +40,14 @@ def load_preset() -> None:
     if upload is None:
         return
     try:
-        refine, finish = preset_from_json(upload.getvalue())
+        loaded = preset_from_json(upload.getvalue())
     except (ValueError, PortraitStudioError) as exc:  # JSONDecodeError is a ValueError
         st.session_state["preset_message"] = ("error", f"{upload.name} is not a Portrait Studio preset: {exc}")
     else:
-        apply_settings(refine)
-        apply_settings(finish)
+        for settings in loaded:
+            apply_settings(settings)
         st.session_state["preset_message"] = ("success", f"Loaded preset {upload.name}.")
 
-
-for cls in SETTINGS_PREFIXES:  # widgets below take their value from these keys, defaults first time
-    for spec in cls.field_specs():
-        st.session_state.setdefault(settings_key(cls, spec.name), spec.default)
 
 top = st.columns([1, 1, 2])
 top[0].button("Reset to defaults", on_click=reset_defaults, icon=":material/restart_alt:", key="reset")
@@ -63,26 +58,13 @@ if message:
     getattr(st, message[0])(md_escape(message[1]))
 
 
-def settings_widgets(cls) -> None:
-    """A toggle per group switch and a slider per value, each with its one-line help from core."""
-    st.markdown(f"**{SECTIONS[cls]}**")
-    for _, specs in groupby(cls.field_specs(), key=lambda s: s.group):
-        with st.container(border=True):
-            for spec in specs:
-                key = settings_key(cls, spec.name)
-                if spec.type is bool:
-                    st.toggle(spec.label, key=key, help=spec.help, persist_state="session")
-                else:
-                    st.slider(spec.label, float(spec.min), float(spec.max), step=float(spec.step),
-                              key=key, help=spec.help, persist_state="session", format="%g")
-
-
 @st.fragment
 def tuning(analysis) -> None:
     """Widgets and preview: a change here reruns only this fragment, never the network."""
     controls, preview = st.columns([1, 2])
     with controls:
-        for cls in SECTIONS:
+        for cls, title in SECTIONS.items():
+            st.markdown(f"**{title}**")
             settings_widgets(cls)
     settings, finishing = refine_settings(), finish_settings()
     timer = StageTimer()
@@ -110,11 +92,11 @@ def tuning(analysis) -> None:
             file_name="cutout.png", mime="image/png", on_click="ignore", key="tuning_cutout", icon=":material/download:",
         )
         buttons[2].download_button(
-            "Save these settings (.json)", data=preset_to_json(settings, finishing), file_name="portrait-studio-preset.json",
+            "Save these settings (.json)", data=preset_to_json(analysis.inference, settings, finishing), file_name="portrait-studio-preset.json",
             mime="application/json", on_click="ignore", key="save_preset", icon=":material/save:",
         )
 
 
 with friendly_errors():
-    tuning(analyse(photo, segmenter))
+    tuning(analyse(photo, segmenter, inference_settings()))
 st.caption("These settings are the ones the Replace page uses.")

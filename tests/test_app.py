@@ -32,6 +32,7 @@ import core.segmentation
 import ui.engine
 import ui.state
 from core.refine import RefineSettings
+from core.segmentation import InferenceSettings
 from ui.state import refine_key
 from core.finishing import FinishSettings
 from ui.text import md_escape
@@ -524,8 +525,8 @@ def test_state_carries_across_pages(media, astronaut_png):
     assert at.session_state["photo"].name == "astronaut.png"
     assert at.radio(key="background_kind").value == "color"
     assert at.color_picker(key="background_color").value.upper() == "#00FF00"
-    assert at.session_state[refine_key("feather_sigma_pct")] == pytest.approx(1.5)
-    assert at.session_state[refine_key("levels")] is (not default_levels)
+    assert at.session_state[ui.state.stored_key(refine_key("feather_sigma_pct"))] == pytest.approx(1.5)
+    assert at.session_state[ui.state.stored_key(refine_key("levels"))] is (not default_levels)
     mask_after = media.image(image_by_caption(at, "Mask"))
     assert mask_after.shape == mask_before.shape
     assert np.abs(mask_after.astype(int) - mask_before.astype(int)).mean() > 1  # the refinement applies
@@ -551,7 +552,7 @@ def tuning(media, astronaut_png) -> AppTest:
 
 def test_tuning_widgets_cover_every_setting(tuning, media):
     at = tuning
-    for cls in (RefineSettings, FinishSettings):
+    for cls in (InferenceSettings, RefineSettings, FinishSettings):  # inference: in the sidebar
         defaults = cls().to_dict()
         for spec in cls.field_specs():
             key = ui.state.settings_key(cls, spec.name)
@@ -567,7 +568,9 @@ def test_tuning_widgets_cover_every_setting(tuning, media):
     assert all(media.image(p).shape[:2] == (512, 512) for p in previews)
     assert [b.key for b in at.get("download_button")] == ["tuning_mask", "tuning_cutout", "save_preset"]
     saved = json.loads(media.download(at.get("download_button")[2]))
-    assert saved == {"refine": RefineSettings().to_dict(), "finish": FinishSettings().to_dict()}
+    assert saved == {
+        "inference": InferenceSettings().to_dict(), "refine": RefineSettings().to_dict(), "finish": FinishSettings().to_dict()
+    }
     with Image.open(io.BytesIO(media.download(at.get("download_button")[1]))) as img:
         assert (img.mode, img.size) == ("RGBA", (512, 512))
     assert "the ones the Replace page uses" in texts(at.caption)
@@ -599,7 +602,10 @@ def test_tuning_preset_upload_applies_values(tuning, media):
     assert at.slider(key=refine_key("black_point")).value == pytest.approx(RefineSettings().black_point)
     assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) != before
     saved = json.loads(media.download(at.get("download_button")[2]))
-    assert saved == {"refine": RefineSettings(**preset).to_dict(), "finish": FinishSettings().to_dict()}  # round trip
+    assert saved == {  # round trip: every group, the flat (older) preset's values under "refine"
+        "inference": InferenceSettings().to_dict(), "refine": RefineSettings(**preset).to_dict(),
+        "finish": FinishSettings().to_dict(),
+    }
 
 
 @pytest.mark.parametrize(
@@ -802,20 +808,41 @@ def test_file_names_are_escaped_in_labels_captions_and_errors(astronaut_png):
     assert "\\<b\\>bold\\</b\\>" in texts(at.error) and not unescaped.search(texts(at.error))
 
 
-@pytest.mark.parametrize("switch", ["refine.edge_aware", "refine.main_subject", "finish.decontaminate", "finish.light_wrap"])
+@pytest.mark.parametrize(
+    "switch", ["inference.pad", "refine.edge_aware", "refine.main_subject", "finish.decontaminate", "finish.light_wrap"]
+)
 def test_inspector_shows_each_setting_off_and_on(media, astronaut_png, switch):
     at = open_with_photo("astronaut.png", astronaut_png)
     assert_clean(go(at, INSPECT))
     assert_clean(at.radio(key="inspect_mode").set_value("option").run())
     options = at.selectbox(key="inspect_switch").options
     assert len(options) == sum(
-        spec.type is bool for cls in (RefineSettings, FinishSettings) for spec in cls.field_specs()
+        spec.type is bool for cls in (InferenceSettings, RefineSettings, FinishSettings) for spec in cls.field_specs()
     )
     assert_clean(at.selectbox(key="inspect_switch").set_value(switch).run())
     doc = iframes(at)[0].proto.srcdoc
-    label = next(s.label for cls in (RefineSettings, FinishSettings) for s in cls.field_specs() if switch.endswith("." + s.name))
+    classes = (InferenceSettings, RefineSettings, FinishSettings)
+    label = next(s.label for cls in classes for s in cls.field_specs() if switch.endswith("." + s.name))
     assert f">{label}: off</span>" in doc and f">{label}: on</span>" in doc
     before, after = decode_data_uris(doc)
     assert before.shape == after.shape
     if switch != "refine.main_subject":  # the astronaut has one subject: dropping strays may change nothing
         assert not np.array_equal(before, after)
+
+
+def test_network_input_settings_in_the_sidebar_rerun_the_network_once(media, forward_calls, unique_portrait_png):
+    _, png = unique_portrait_png
+    at = open_with_photo("portrait.png", png)
+    assert_clean(go(at, TUNING))
+    calls = forward_calls.calls
+    before = media.image_bytes(image_by_caption(at, "Refined mask (preview)"))
+    assert at.sidebar.toggle(key=ui.state.settings_key(InferenceSettings, "flip")).value is False
+    assert_clean(at.sidebar.toggle(key=ui.state.settings_key(InferenceSettings, "flip")).set_value(True).run())
+    assert forward_calls.calls == calls + 2  # the photo and its mirror image
+    assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) != before
+    assert_clean(go(at, REPLACE))
+    assert forward_calls.calls == calls + 2  # other pages reuse that network output
+    assert_clean(go(at, TUNING))
+    assert_clean(at.sidebar.toggle(key=ui.state.settings_key(InferenceSettings, "flip")).set_value(False).run())
+    assert forward_calls.calls == calls + 2  # back to the first output: still cached
+    assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) == before

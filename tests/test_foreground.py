@@ -70,3 +70,18 @@ def test_invalid_strength_or_shapes_are_clear_errors():
         decontaminate(photo, alpha, strength=1.5)
     with pytest.raises(SettingsError, match="match"):
         decontaminate(photo, alpha[:10])
+
+
+def test_edge_band_is_what_an_8_bit_output_shows_as_partly_transparent():
+    from core.foreground import edge_band
+
+    alpha = np.array([[0.0, 0.4 / 255, 0.6 / 255, 0.5, 254.4 / 255, 254.6 / 255, 1.0 - 1e-7, 1.0]], np.float32)
+    assert edge_band(alpha).tolist() == [[False, False, True, True, True, False, False, False]]
+
+
+def test_float_round_off_just_under_one_is_left_as_the_photo():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)
+    alpha = np.full((6, 6), np.float32(1.0) - np.float32(6e-8), np.float32)  # a blurred 1.0, not quite 1
+    alpha[:, :2] = 0.0
+    np.testing.assert_array_equal(decontaminate(image, alpha), image)

@@ -8,8 +8,11 @@ from PIL import Image
 
 from core.errors import SettingsError
 from core.segmentation import (
+    InferenceSettings,
+    Segmenter,
     get_segmenter,
     normalize_prediction,
+    photo_box,
     preprocess,
     resize_prediction,
     select_device,
@@ -116,3 +119,86 @@ def test_the_shipped_forward_pass_is_exact_against_the_loaded_model(segmenter):
     assert got.shape == (320, 320) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
     assert segmenter._frozen is not None  # the CPU default: the frozen TorchScript model ran
+
+
+def test_parallel_lanczos_resize_is_pillow_exact_for_a_large_photo():
+    from core.segmentation import _lanczos_resize
+
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 256, (1300, 1250, 3), dtype=np.uint8)  # 1.6 MP: the parallel path
+    expected = np.asarray(Image.fromarray(photo).resize((320, 320), Image.Resampling.LANCZOS))
+    np.testing.assert_array_equal(_lanczos_resize(photo, 320, 320), expected)
+
+
+@pytest.mark.parametrize(
+    "shape, pad_pct, box",
+    [
+        ((600, 800), 0.0, (0, 0, 320, 320)),
+        # pad = 80 px: top = round(320·80/760) = 34, left = round(320·80/960) = 27
+        ((600, 800), 10.0, (34, 27, 252, 266)),
+        ((800, 800), 10.0, (27, 27, 266, 266)),  # 320·80/960 = 26.67 → 27
+        # a strip, pad 300 px: left = 320·300/1600 = 60; top would be 320·300/601 ≈ 160 (no photo left): capped at 159
+        ((1, 1000), 30.0, (159, 60, 2, 200)),
+    ],
+)
+def test_photo_box_places_the_photo_inside_the_padded_input(shape, pad_pct, box):
+    assert photo_box(shape, 320, pad_pct) == box
+
+
+def test_padded_input_repeats_the_photo_edges_out_to_the_frame():
+    image = np.zeros((600, 800, 3), np.uint8)
+    image[:, 400:] = 200  # left half black, right half grey
+    image[:5] = 100  # a top edge of another grey
+    batch = preprocess(image, SPEC, pad_pct=10.0)
+    assert batch.shape == (1, 3, 320, 320)
+    top, left, height, width = photo_box(image.shape[:2], 320, 10.0)
+    channel = batch[0, 0]
+    np.testing.assert_array_equal(channel[:top], np.broadcast_to(channel[top], (top, 320)))  # rows above: the first row
+    np.testing.assert_array_equal(channel[:, :left], np.broadcast_to(channel[:, left : left + 1], (320, left)))
+    np.testing.assert_array_equal(channel[:, left + width :], np.broadcast_to(channel[:, left + width - 1 : left + width], (320, 320 - left - width)))
+    assert channel[160, 5] == pytest.approx(-0.485 / 0.229, abs=1e-5)  # black, replicated from the left edge
+    assert channel[160, 315] > 1.5  # the grey right half, replicated from the right edge
+
+
+class _FixedNetwork:
+    """Stands in for a Segmenter: its forward pass returns a fixed, lopsided map whatever the input."""
+
+    def __init__(self, d0: np.ndarray) -> None:
+        self.d0 = d0
+        self.calls = 0
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        return self.d0.copy()
+
+
+def test_infer_crops_the_photo_out_of_the_padded_output():
+    d0 = np.zeros((320, 320), np.float32)
+    d0[100, 200] = 1.0  # inside the photo box (34, 27, 252, 266)
+    net = _FixedNetwork(d0)
+    batch = np.zeros((1, 3, 320, 320), np.float32)
+    out = Segmenter.infer(net, batch, (600, 800), InferenceSettings(pad_pct=10.0))
+    assert out.shape == (252, 266) and net.calls == 1
+    assert out[100 - 34, 200 - 27] == 1.0 and out.sum() == 1.0
+    assert Segmenter.infer(net, batch, (600, 800), InferenceSettings(pad=False)).shape == (320, 320)
+
+
+def test_flip_averages_with_the_mirrored_pass():
+    d0 = np.zeros((320, 320), np.float32)
+    d0[10, 0] = 1.0
+    net = _FixedNetwork(d0)  # the same map for the mirrored input: flipped back, it lands at column 319
+    out = Segmenter.infer(net, np.zeros((1, 3, 320, 320), np.float32), (320, 320), InferenceSettings(pad=False, flip=True))
+    assert net.calls == 2
+    assert out[10, 0] == out[10, 319] == 1.0 and out.sum() == 2.0  # (1 + 0)/2 at both ends, normalised to 1
+
+
+def test_input_size_must_be_a_multiple_of_32():
+    assert InferenceSettings(input_size=384).size == 384
+    with pytest.raises(SettingsError, match="multiple of 32"):
+        InferenceSettings(input_size=333)
+
+
+def test_a_larger_input_size_reaches_the_network(segmenter, astronaut):
+    prediction = segmenter.predict(astronaut, InferenceSettings(pad=False, input_size=384))
+    assert prediction.shape == (384, 384)
+    assert segmenter.predict(astronaut, InferenceSettings(pad=False)).shape == (320, 320)

@@ -23,7 +23,7 @@ from core.imageio import DecodedImage, decode_image
 from core.inspection import preview_copy, resize_alpha
 from core.pipeline import StageTimer, alpha_from_prediction, predict
 from core.refine import RefineSettings
-from core.segmentation import Segmenter, get_segmenter
+from core.segmentation import InferenceSettings, Segmenter, get_segmenter
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -79,7 +79,7 @@ class LRUCache(Generic[K, V]):
 @dataclass
 class Caches:
     decoded: LRUCache[str, tuple[DecodedImage, float]] = field(default_factory=lambda: LRUCache(DECODED_ENTRIES))
-    predictions: LRUCache[tuple[str, str, str], tuple[np.ndarray, dict[str, float]]] = field(
+    predictions: LRUCache[tuple[str, str, str, InferenceSettings], tuple[np.ndarray, dict[str, float]]] = field(
         default_factory=lambda: LRUCache(PREDICTION_ENTRIES)
     )
     previews: LRUCache[str, np.ndarray] = field(default_factory=lambda: LRUCache(PREVIEW_ENTRIES))
@@ -121,10 +121,11 @@ class Analysis:
 
     upload: Upload
     decoded: DecodedImage
-    prediction: np.ndarray  # float32 S×S in [0, 1]
+    prediction: np.ndarray  # float32 h×w (about S×S) in [0, 1]
     timings: dict[str, float]  # decode/preprocess/inference seconds of the run that computed them
     computed_now: bool
     model: str
+    inference: InferenceSettings
 
     @property
     def image(self) -> np.ndarray:
@@ -140,7 +141,7 @@ class Analysis:
             raw.flags.writeable = refined.flags.writeable = False
             return raw, refined, own.seconds
 
-        raw, refined, seconds = shared_caches().alphas.get_or_create((self.upload.digest, self.model, settings), compute)[0]
+        raw, refined, seconds = shared_caches().alphas.get_or_create((self.upload.digest, self.model, self.inference, settings), compute)[0]
         if timer is not None:
             timer.seconds.update(seconds)
         return raw, refined
@@ -157,16 +158,18 @@ class Analysis:
         return alpha_from_prediction(self.prediction, shape, settings, source, timer, self.preview_image)
 
 
-def analyse(upload: Upload, segmenter: Segmenter) -> Analysis:
-    """Decode `upload` and run the network on it, both cached by the upload's digest."""
+def analyse(upload: Upload, segmenter: Segmenter, inference: InferenceSettings | None = None) -> Analysis:
+    """Decode `upload` and run the network on it (default InferenceSettings()), cached by the upload's digest."""
+    inference = inference if inference is not None else InferenceSettings()
     decoded, decode_seconds = decode_upload(upload)
-    key = (upload.digest, segmenter.spec.name, str(segmenter.device))
+    key = (upload.digest, segmenter.spec.name, str(segmenter.device), inference)
 
     def run_network() -> tuple[np.ndarray, dict[str, float]]:
         timer = StageTimer()
-        prediction = predict(decoded.rgb, segmenter, timer)
+        prediction = predict(decoded.rgb, segmenter, timer, inference)
         prediction.flags.writeable = False
         return prediction, dict(timer.seconds)
 
     (prediction, timings), computed = shared_caches().predictions.get_or_create(key, run_network)
-    return Analysis(upload, decoded, prediction, {"decode": decode_seconds, **timings}, computed, segmenter.spec.name)
+    timings = {"decode": decode_seconds, **timings}
+    return Analysis(upload, decoded, prediction, timings, computed, segmenter.spec.name, inference)

@@ -1,4 +1,4 @@
-"""Page setup shared by every page: page config, the model sidebar, and friendly error display."""
+"""Page setup shared by every page: page config, the model sidebar, settings widgets, friendly error display."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import groupby
 
 import streamlit as st
 
 from core.errors import PortraitStudioError, WeightsError
+from core.segmentation import InferenceSettings, Segmenter
+from core.settings import Settings
 from core.weights import DEFAULT_MODEL, RECOMMENDED_PORTRAIT_MODEL, REGISTRY, download_weights, find_weights
-from core.segmentation import Segmenter
 from ui.engine import Upload, shared_segmenter
-from ui.state import MODEL, current_photo
+from ui.state import MODEL, current_photo, settings_key, store_widget_value, stored_key
 from ui.text import md_escape
 
 log = logging.getLogger("portrait_studio")
@@ -71,6 +73,23 @@ def _offer_download(name: str) -> None:
             st.rerun()
 
 
+def settings_widgets(cls: type[Settings]) -> None:
+    """A toggle per group switch and a slider per value of `cls`, each with its one-line help from core.
+
+    Values are kept under `stored_key` (defaults the first time), so every page reads the same ones.
+    """
+    for _, specs in groupby(cls.field_specs(), key=lambda s: s.group):
+        with st.container(border=True):
+            for spec in specs:
+                key = settings_key(cls, spec.name)
+                st.session_state[key] = st.session_state.setdefault(stored_key(key), spec.default)
+                common = {"key": key, "help": spec.help, "on_change": store_widget_value, "args": (key,)}
+                if spec.type is bool:
+                    st.toggle(spec.label, **common)
+                else:
+                    st.slider(spec.label, float(spec.min), float(spec.max), step=float(spec.step), format="%g", **common)
+
+
 def model_sidebar() -> Segmenter:
     """The sidebar on every page: choose the model, see what is loaded; returns the segmenter to use."""
     with st.sidebar:
@@ -96,6 +115,9 @@ def model_sidebar() -> Segmenter:
             f"{weights.spec.description}"
         )
         st.caption(f"Weights: `{weights.path}`")
+        with st.expander("Network input"):
+            st.caption("How the photo is shown to the network; changing these runs it again.")
+            settings_widgets(InferenceSettings)
     return segmenter
 
 

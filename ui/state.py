@@ -16,6 +16,7 @@ from core.composite import Background, parse_color
 from core.errors import PortraitStudioError, SettingsError
 from core.finishing import FinishSettings
 from core.refine import RefineSettings
+from core.segmentation import InferenceSettings
 from core.settings import Settings
 from ui.engine import Upload, decode_upload
 from ui.text import md_escape
@@ -75,7 +76,9 @@ def load_sample() -> Upload:
     return Upload.from_bytes(SAMPLE_PATH.name, SAMPLE_PATH.read_bytes())
 
 
-SETTINGS_PREFIXES: dict[type[Settings], str] = {RefineSettings: "refine", FinishSettings: "finish"}
+SETTINGS_PREFIXES: dict[type[Settings], str] = {
+    InferenceSettings: "inference", RefineSettings: "refine", FinishSettings: "finish",
+}
 
 
 def settings_key(cls: type[Settings], name: str) -> str:
@@ -83,9 +86,27 @@ def settings_key(cls: type[Settings], name: str) -> str:
     return f"{SETTINGS_PREFIXES[cls]}_{name}"
 
 
+def stored_key(widget_key: str) -> str:
+    """Session key where a settings widget's value is kept (a plain key, not a widget's).
+
+    A widget drawn on several pages (the sidebar's) is a new widget on each page and would start from
+    its own default; so the value lives under this key, is copied into the widget before it is drawn
+    and back by its on_change callback (see ui.layout.settings_widgets).
+    """
+    return f"{widget_key}.value"
+
+
+def store_widget_value(widget_key: str) -> None:
+    """on_change callback of a settings widget: keep its new value under `stored_key`."""
+    st.session_state[stored_key(widget_key)] = st.session_state[widget_key]
+
+
 def current_settings(cls: type[S]) -> S:
     """The current settings of class `cls`: widget values from any page, defaults for the rest."""
-    values = {spec.name: st.session_state.get(settings_key(cls, spec.name), spec.default) for spec in cls.field_specs()}
+    values = {
+        spec.name: st.session_state.get(stored_key(settings_key(cls, spec.name)), spec.default)
+        for spec in cls.field_specs()
+    }
     try:
         return cls(**values)
     except SettingsError as exc:  # e.g. black point moved above white point: say so, keep going
@@ -96,7 +117,7 @@ def current_settings(cls: type[S]) -> S:
 def apply_settings(settings: Settings) -> None:
     """Put `settings` into the widgets' session keys (call from a callback, before the widgets draw)."""
     for name, value in settings.to_dict().items():
-        st.session_state[settings_key(type(settings), name)] = value
+        st.session_state[stored_key(settings_key(type(settings), name))] = value
 
 
 def refine_key(name: str) -> str:
@@ -114,17 +135,24 @@ def finish_settings() -> FinishSettings:
     return current_settings(FinishSettings)
 
 
-def preset_to_json(refine: RefineSettings, finish: FinishSettings) -> str:
-    """A preset file's text: both settings groups."""
-    return json.dumps({"refine": refine.to_dict(), "finish": finish.to_dict()}, indent=2)
+def inference_settings() -> InferenceSettings:
+    """The current network-input settings (padding, mirrored pass, input size)."""
+    return current_settings(InferenceSettings)
 
 
-def preset_from_json(text: bytes | str) -> tuple[RefineSettings, FinishSettings]:
-    """Settings from a preset file; a flat object (older presets) holds refinement settings only."""
+def preset_to_json(*settings: Settings) -> str:
+    """A preset file's text: each settings group under its prefix ('inference', 'refine', 'finish')."""
+    return json.dumps({SETTINGS_PREFIXES[type(s)]: s.to_dict() for s in settings}, indent=2)
+
+
+def preset_from_json(text: bytes | str) -> list[Settings]:
+    """One settings object per group in SETTINGS_PREFIXES order, from a preset file (missing groups and
+    fields take their defaults); a flat object (older presets) holds refinement settings only."""
     data = json.loads(text)
-    if isinstance(data, dict) and set(data) <= {"refine", "finish"} and data:
-        return RefineSettings.from_dict(data.get("refine", {})), FinishSettings.from_dict(data.get("finish", {}))
-    return RefineSettings.from_dict(data), FinishSettings()
+    groups = {prefix: cls for cls, prefix in SETTINGS_PREFIXES.items()}
+    if not (isinstance(data, dict) and data and set(data) <= set(groups)):
+        data = {"refine": data}
+    return [cls.from_dict(data.get(prefix, {})) for prefix, cls in groups.items()]
 
 
 def background_choice() -> Background:
