@@ -16,6 +16,7 @@ import argparse
 import csv
 import dataclasses
 import importlib.metadata
+import json
 import os
 import platform
 import shutil
@@ -44,7 +45,8 @@ from bench.common import (
 from bench.metrics import GroundTruth, binarize, score
 from core.pipeline import StageTimer, alpha_from_prediction, predict
 from core.refine import RefineSettings
-from core.segmentation import get_segmenter
+from core.segmentation import InferenceSettings, get_segmenter
+from core.settings import Settings
 from core.weights import PROJECT_WEIGHTS_DIR, md5_of
 
 #: The refinement defaults the project shipped with, before tuning (kept so "before" stays reproducible).
@@ -56,6 +58,16 @@ SEED_SETTINGS: dict[str, bool | float] = {
     "feather": True, "feather_sigma_pct": 0.15,
     # steps added later, with the defaults they came with (off)
     "edge_aware": False, "edge_radius_pct": 1.0, "edge_smoothness": 0.001, "main_subject": False,
+}
+#: Other ways of showing the photo to the network, each scored with the default refinement. "unpadded" is
+#: the reference input (the photo resized to 320x320, as rembg and the seed did).
+INFERENCE_VARIANTS: dict[str, InferenceSettings] = {
+    "unpadded": InferenceSettings(pad=False),
+    "pad_5": InferenceSettings(pad_pct=5.0),
+    "pad_15": InferenceSettings(pad_pct=15.0),
+    "flip": InferenceSettings(flip=True),
+    "input_384": InferenceSettings(input_size=384),
+    "input_448": InferenceSettings(input_size=448),
 }
 #: Every step's on/off switch (a bool field named like its group), in the order core.refine.refine runs them.
 STEPS = tuple(
@@ -77,6 +89,7 @@ class Config:
     name: str
     label: str
     settings: RefineSettings | None
+    inference: str | None = None  # a key of INFERENCE_VARIANTS; None: the default InferenceSettings()
 
 
 def seed_settings() -> RefineSettings:
@@ -102,14 +115,19 @@ def our_configs() -> list[Config]:
     """Raw, seed, current defaults (+ each step they leave off), each step alone (before / after tuning)."""
     seed, current = seed_settings(), RefineSettings()
     configs = [
-        Config("raw", "raw network mask (no refinement)", None),
-        Config("seed", "seed refinement (defaults before tuning)", seed),
+        Config("raw", "raw network mask (no refinement; default network input)", None),
+        Config("raw_unpadded", "raw network mask, photo resized as is (rembg's input)", None, "unpadded"),
+        Config("seed", "seed: the refinement before tuning, on the unpadded input", seed, "unpadded"),
+        Config("defaults", "current defaults (network input and refinement)", current),
     ]
-    if current != seed:
-        configs.append(Config("defaults", "current defaults (tuned)", current))
     for step in STEPS:  # steps the defaults leave off: what switching each on adds
         if not getattr(current, step):
             configs.append(Config(f"defaults+{step}", f"current defaults + {step} on", dataclasses.replace(current, **{step: True})))
+    default_input = InferenceSettings()
+    for variant, inference in INFERENCE_VARIANTS.items():  # other network inputs, default refinement
+        changed = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in inference.to_dict().items()
+                            if v != getattr(default_input, k))
+        configs.append(Config(f"defaults@{variant}", f"current defaults, network input {changed}", current, variant))
     for step in STEPS:
         configs.append(Config(f"only_{step}", f"only {step} (values before tuning)", only_step(step, seed)))
         if _step_values(current, step) != _step_values(seed, step):
@@ -117,8 +135,8 @@ def our_configs() -> list[Config]:
     return configs
 
 
-def settings_diff(before: RefineSettings, after: RefineSettings) -> list[tuple[str, object, object]]:
-    """(field, before, after) for every RefineSettings field whose value differs."""
+def settings_diff(before: Settings, after: Settings) -> list[tuple[str, object, object]]:
+    """(field, before, after) for every field of two settings of one class whose value differs."""
     a, b = before.to_dict(), after.to_dict()
     return [(k, a[k], b[k]) for k in a if a[k] != b[k]]
 
@@ -184,13 +202,25 @@ class Outputs:
     """Per photo: our 320x320 prediction and network seconds; rembg's masks and seconds per mode."""
 
     stems: list[str]
-    predictions: np.ndarray  # float32 N x S x S
+    predictions: np.ndarray  # float32 N x h x w, default InferenceSettings()
     net_s: np.ndarray  # seconds of preprocess + inference per photo
     rembg: dict[str, list[np.ndarray | None]] = field(default_factory=dict)  # mode -> uint8 HxW per photo
     rembg_s: dict[str, np.ndarray] = field(default_factory=dict)  # mode -> seconds (nan: not run)
     rembg_note: str = "skipped"
     rembg_version: str = ""
     cached_at: str = ""  # set when loaded from the cache: when that cache was written
+    variants: dict[str, np.ndarray] = field(default_factory=dict)  # INFERENCE_VARIANTS key -> N x h x w
+    variants_s: dict[str, np.ndarray] = field(default_factory=dict)  # INFERENCE_VARIANTS key -> seconds per photo
+
+    def prediction(self, index: int, variant: str | None) -> tuple[np.ndarray, float]:
+        """(network output, seconds) of photo `index` under an INFERENCE_VARIANTS key (None: the default input)."""
+        if variant is None:
+            return self.predictions[index], float(self.net_s[index])
+        return self.variants[variant][index], float(self.variants_s[variant][index])
+
+
+def _inference_tag(settings: InferenceSettings) -> str:
+    return json.dumps(settings.to_dict(), sort_keys=True)
 
 
 def _cache_path(data: Path) -> Path:
@@ -204,7 +234,12 @@ def save_outputs(outputs: Outputs, data: Path) -> Path:
         "stems": np.array(outputs.stems), "predictions": outputs.predictions, "net_s": outputs.net_s,
         "weights_md5": np.array(md5_of(PROJECT_WEIGHTS_DIR / "u2netp.onnx")),
         "rembg_note": np.array(outputs.rembg_note), "rembg_version": np.array(outputs.rembg_version),
+        "inference": np.array(_inference_tag(InferenceSettings())),
     }
+    for variant, predictions in outputs.variants.items():
+        arrays[f"variant_{variant}"] = predictions
+        arrays[f"variant_{variant}_s"] = outputs.variants_s[variant]
+        arrays[f"variant_{variant}_inference"] = np.array(_inference_tag(INFERENCE_VARIANTS[variant]))
     for mode, masks in outputs.rembg.items():
         shape = next((m.shape for m in masks if m is not None), (0, 0))
         arrays[f"rembg_{mode}"] = np.stack([np.zeros(shape, np.uint8) if m is None else m for m in masks])
@@ -222,6 +257,8 @@ def load_outputs(data: Path, stems: list[str]) -> Outputs | None:
     with np.load(path) as z:
         if str(z["weights_md5"]) != md5_of(PROJECT_WEIGHTS_DIR / "u2netp.onnx"):
             return None
+        if "inference" not in z or str(z["inference"]) != _inference_tag(InferenceSettings()):
+            return None  # made with other default network-input settings
         index = {s: i for i, s in enumerate(z["stems"].tolist())}
         if not all(s in index for s in stems):
             return None
@@ -234,7 +271,34 @@ def load_outputs(data: Path, stems: list[str]) -> Outputs | None:
                 masks, secs = z[f"rembg_{mode}"], z[f"rembg_{mode}_s"]
                 out.rembg[mode] = [masks[i] if np.isfinite(secs[i]) else None for i in rows]
                 out.rembg_s[mode] = secs[rows]
+        for variant, settings in INFERENCE_VARIANTS.items():
+            if f"variant_{variant}" in z and str(z[f"variant_{variant}_inference"]) == _inference_tag(settings):
+                out.variants[variant] = z[f"variant_{variant}"][rows]
+                out.variants_s[variant] = z[f"variant_{variant}_s"][rows]
     return out
+
+
+def run_variants(data: Path, outputs: Outputs, log: Callable[[str], None] = print) -> None:
+    """Fill in the network outputs of every INFERENCE_VARIANTS entry the outputs lack (one pass per photo each)."""
+    missing = [v for v in INFERENCE_VARIANTS if v not in outputs.variants]
+    if not missing:
+        return
+    segmenter = get_segmenter("u2netp", "cpu", allow_download=False)
+    n = len(outputs.stems)
+    found: dict[str, list[np.ndarray]] = {v: [] for v in missing}
+    seconds = {v: np.zeros(n) for v in missing}
+    started = time.perf_counter()
+    for i, stem in enumerate(outputs.stems):
+        sample = load_sample(data, stem)
+        for variant in missing if i % 2 == 0 else missing[::-1]:
+            t = time.perf_counter()
+            found[variant].append(predict(sample.rgb, segmenter, inference=INFERENCE_VARIANTS[variant]))
+            seconds[variant][i] = time.perf_counter() - t
+        if (i + 1) % 20 == 0 or i + 1 == n:
+            log(f"  network-input variants ({', '.join(missing)}): {i + 1}/{n} photos, {time.perf_counter() - started:.0f} s")
+    for variant in missing:
+        outputs.variants[variant] = np.stack(found[variant])
+        outputs.variants_s[variant] = seconds[variant]
 
 
 def run_models(
@@ -297,10 +361,10 @@ def evaluate(
         shape = sample.rgb.shape[:2]
         for config in configs:
             timer = StageTimer()
-            _, alpha = alpha_from_prediction(outputs.predictions[i], shape, config.settings, timer=timer, image=sample.rgb)
+            prediction, network_s = outputs.prediction(i, config.inference)
+            _, alpha = alpha_from_prediction(prediction, shape, config.settings, timer=timer, image=sample.rgb)
             s = score(alpha, truth)
-            rows.append(Row(sample.stem, split, config.name, s["iou"], s["bf"], s["mae"],
-                            outputs.net_s[i] + timer.total))
+            rows.append(Row(sample.stem, split, config.name, s["iou"], s["bf"], s["mae"], network_s + timer.total))
         for mode, masks in outputs.rembg.items():
             if masks[i] is None:
                 continue
@@ -443,7 +507,7 @@ def markdown(
         )
     # before / after, by split
     seed, current = seed_settings(), RefineSettings()
-    after = "defaults" if current != seed else "seed"
+    after = "defaults"
     splits = {
         "tune (even)": {r.stem for r in rows if r.split == "tune"},
         "held-out (odd)": {r.stem for r in rows if r.split == "holdout"},
@@ -454,17 +518,18 @@ def markdown(
         "## Before / after tuning",
         "",
         "Defaults were tuned (`python -m bench.tune`) on the even-indexed photos only; the odd-indexed ones "
-        "are held out. `seed` = the defaults before tuning, `defaults` = the current (tuned) ones.",
+        "are held out. `seed` = the refinement defaults before tuning on the unpadded input (the photo resized to "
+        "320x320 as is, as rembg does), `defaults` = the current ones (network input and refinement).",
         "",
         "| split | config | IoU | BF 3px | MAE |",
         "| --- | --- | ---: | ---: | ---: |",
     ]
     for split, stems in splits.items():
-        for name in dict.fromkeys(["raw", "seed", after, "rembg_plain"]):
+        for name in dict.fromkeys(["raw_unpadded", "raw", "seed", after, "rembg_plain"]):
             s = summarise(rows, name, stems)
             if s:
                 lines.append(f"| {split} | {name} | {_f(s['iou'])} | {_f(s['bf'])} | {_f(s['mae'])} |")
-    diff = settings_diff(seed, current)
+    diff = settings_diff(seed, current) + settings_diff(INFERENCE_VARIANTS["unpadded"], InferenceSettings())
     lines += ["", "| setting | before (seed) | after (current default) |", "| --- | ---: | ---: |"]
     lines += [f"| `{k}` | {a} | {b} |" for k, a, b in diff] or ["| (no change) | | |"]
     # pairs against rembg
@@ -561,10 +626,12 @@ def main(argv: list[str] | None = None) -> int:
         outputs = None  # the cache has no rembg masks: run again
     if outputs is None:
         outputs = run_models(args.data, stems, use_rembg=not args.no_rembg, matting_every=max(1, args.matting_every))
-        if args.limit is None:  # a quick --limit run never replaces the full set's cache
-            print(f"  cached network outputs in {save_outputs(outputs, args.data).relative_to(ROOT)}")
     else:
         print("  reusing cached network outputs and timings")
+    computed = [v for v in INFERENCE_VARIANTS if v not in outputs.variants]
+    run_variants(args.data, outputs)
+    if args.limit is None and (computed or not outputs.cached_at):  # a --limit run never replaces the full cache
+        print(f"  cached network outputs in {save_outputs(outputs, args.data).relative_to(ROOT)}")
     if args.no_rembg:
         outputs.rembg, outputs.rembg_s, outputs.rembg_note = {}, {}, "skipped (--no-rembg)"
     samples = [load_sample(args.data, s) for s in stems]
@@ -575,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     # best: the highest mean BF, but the shipped defaults unless another config beats them by more than noise
     ranked = {c.name: summarise(rows, c.name)["bf"] for c in configs}
     best = max(ranked, key=ranked.get)
-    anchor = "defaults" if "defaults" in ranked else "seed"
+    anchor = "defaults"
     if ranked[best] - ranked[anchor] <= MIN_GAIN:
         best = anchor
     args.out.mkdir(parents=True, exist_ok=True)
@@ -584,7 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     by_stem = {r.stem: r for r in rows if r.config == best}
     worst = sorted(range(len(samples)), key=lambda i: by_stem[samples[i].stem].iou)[:10]
     settings = next(c.settings for c in configs if c.name == best)
-    alphas = [alpha_from_prediction(outputs.predictions[i], samples[i].rgb.shape[:2], settings, image=samples[i].rgb)[1]
+    variant = next(c.inference for c in configs if c.name == best)
+    alphas = [alpha_from_prediction(outputs.prediction(i, variant)[0], samples[i].rgb.shape[:2], settings, image=samples[i].rgb)[1]
               for i in worst]
     titles = [f"{samples[i].stem}  IoU {by_stem[samples[i].stem].iou:.3f}\nBF {by_stem[samples[i].stem].bf:.3f}" for i in worst]
     contact_sheet([samples[i] for i in worst], alphas, titles, args.out / "worst10.png")

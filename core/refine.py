@@ -69,7 +69,7 @@ class RefineSettings(Settings):
         "Larger keeps the network's smooth edge; smaller follows fine photo detail such as hair.",
     )
     bilateral: bool = bool_field(
-        True, "bilateral", "Smooth the mask edge while keeping it sharp (edge-preserving filter)."
+        False, "bilateral", "Smooth the mask edge while keeping it sharp (edge-preserving filter).",
     )
     bilateral_sigma_space_pct: float = float_field(
         0.5, 0.05, 5.0, 0.05, "bilateral",

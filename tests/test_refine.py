@@ -308,7 +308,7 @@ def test_defaults():
         "edge_aware": True,
         "edge_radius_pct": 2.0,
         "edge_smoothness": 0.001,
-        "bilateral": True,
+        "bilateral": False,
         "bilateral_sigma_space_pct": 0.5,
         "bilateral_sigma_color": 0.05,
         "levels": True,
