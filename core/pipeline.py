@@ -8,6 +8,7 @@ away stay cut away.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from core.composite import Background, mask_image
 from core.finishing import FinishSettings, finish
 from core.imageio import DecodedImage, decode_image, encode_image
 from core.limits import pixel_limits
-from core.refine import RefineSettings, refine
+from core.refine import RefineSettings, matte_edges, refine
 from core.segmentation import InferenceSettings, Segmenter, resize_prediction
 
 STAGES = ("decode", "preprocess", "inference", "resize", "refine", "composite", "encode")
@@ -89,7 +90,8 @@ def alpha_from_prediction(
     `settings=None` skips refinement; `source_alpha` (the file's own transparency) caps the result;
     `image` (uint8 HxWx3, the photo) is needed when `settings.edge_aware` is on.
     Above the working limit (core.limits) the refinement runs at a working resolution and is scaled back up: the mask
-    comes from a 320×320 prediction, so this loses no detail, and keeps huge photos fast and small.
+    comes from a 320×320 prediction, so this loses no detail, and keeps huge photos fast and small. Matting, which
+    takes its detail from the photo, then runs on the full-size photo.
     """
     timer = timer or StageTimer()
     with timer.stage("resize"):
@@ -102,7 +104,10 @@ def alpha_from_prediction(
         else:
             small = working_shape(shape)
             guide = cv2.resize(image, small[::-1], interpolation=cv2.INTER_AREA) if image is not None else None
-            refined = resize_prediction(refine(resize_prediction(prediction, small), settings, guide), shape)
+            at_working = dataclasses.replace(settings, matting=False)  # matting needs the full-size photo's detail
+            refined = resize_prediction(refine(resize_prediction(prediction, small), at_working, guide), shape)
+            if settings.matting and image is not None:
+                refined = matte_edges(refined, image, settings.matting_band_pct, settings.matting_smoothness)
         if source_alpha is not None:
             refined = np.minimum(refined, source_alpha)
     return raw, refined

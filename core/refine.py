@@ -34,6 +34,7 @@ __all__ = [
     "field_specs",
     "keep_main_subject",
     "kernel_size",
+    "matte_edges",
     "morph_close",
     "morph_open",
     "pixels_from_pct",
@@ -114,6 +115,20 @@ class RefineSettings(Settings):
     feather_sigma_pct: float = float_field(
         0.15, 0.0, 2.0, 0.01, "feather",
         "Width of the soft edge, in % of the long side: 0 keeps the edge hard.",
+    )
+    matting: bool = bool_field(
+        False, "matting",
+        "Best quality (slower): re-solve the edge band from the photo's colours (closed-form matting) for "
+        "hair and fuzzy edges; runs last and replaces the feathered edge inside the band.",
+    )
+    matting_band_pct: float = float_field(
+        1.5, 0.2, 5.0, 0.05, "matting",
+        "Width of the band re-solved on each side of the edge, in % of the long side: wider reaches "
+        "further into hair but trusts the mask less.",
+    )
+    matting_smoothness: float = float_field(
+        0.0001, 0.00001, 0.01, 0.00001, "matting",
+        "Larger gives a smoother, softer matte; smaller follows finer colour detail (and background texture).",
     )
 
     KIND = "refinement"
@@ -302,11 +317,24 @@ def snap_to_edges(alpha: np.ndarray, image: np.ndarray, radius_pct: float, smoot
     return guided_upsample(a, image, radius_pct=radius_pct, eps=smoothness)
 
 
+def matte_edges(alpha: np.ndarray, image: np.ndarray, band_pct: float, smoothness: float) -> np.ndarray:
+    """alpha float32 HxW in [0, 1], image uint8 HxWx3 → alpha re-solved by matting within band_pct % of its edge."""
+    from core.matting import matte_band  # local: core.matting is only needed when this step is on
+
+    a = as_alpha(alpha)
+    if image is None or image.shape[:2] != a.shape:
+        got = None if image is None else image.shape
+        raise SettingsError(f"Matting needs the photo at the mask's size {a.shape}, got {got}.")
+    return matte_band(image, a, pixels_from_pct(band_pct, a.shape), smoothness=smoothness)
+
+
 def refine(alpha: np.ndarray, settings: RefineSettings, image: np.ndarray | None = None) -> np.ndarray:
     """alpha float32 HxW in [0, 1] (+ the photo, uint8 HxWx3, for edge snapping) → refined float32 HxW in [0, 1].
 
-    Steps, each switchable: edge snapping, bilateral, levels, opening, closing, main subject, feather.
-    Edge snapping needs the photo: without `image` (refining a bare mask) that step is skipped.
+    Steps, each switchable: edge snapping, bilateral, levels, opening, closing, main subject, feather,
+    matting. Edge snapping and matting need the photo: without `image` (refining a bare mask) they
+    are skipped. Matting runs last, on the feathered mask: inside its band the solved matte replaces
+    the feathered values (blurring a solved matte would only undo it), outside they are kept.
     """
     if not isinstance(settings, RefineSettings):
         raise SettingsError(
@@ -331,4 +359,6 @@ def refine(alpha: np.ndarray, settings: RefineSettings, image: np.ndarray | None
         a = keep_main_subject(a)
     if settings.feather:
         a = feather(a, pixels_from_pct(settings.feather_sigma_pct, shape))
+    if settings.matting and image is not None:
+        a = matte_edges(a, image, settings.matting_band_pct, settings.matting_smoothness)
     return a

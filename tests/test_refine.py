@@ -321,6 +321,9 @@ def test_defaults():
         "main_subject": False,
         "feather": True,
         "feather_sigma_pct": 0.15,
+        "matting": False,
+        "matting_band_pct": 1.5,
+        "matting_smoothness": 0.0001,
     }
 
 
@@ -418,6 +421,7 @@ def test_field_specs_grouped_switch_first():
         "closing", "closing",
         "main_subject",
         "feather", "feather",
+        "matting", "matting", "matting",
     ]
     for i, spec in enumerate(specs):
         # the first field of each group is its on/off switch
