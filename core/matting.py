@@ -1,6 +1,6 @@
 """Matting in the uncertain band: closed-form alpha (Levin et al.) re-solved only near the mask's edge.
 
-The refinement's "best quality" step (``RefineSettings.matting``, off by default). Public functions:
+The refinement's best-edges step (``RefineSettings.matting``, on by default since the full benchmark). Public functions:
 
 - ``trimap_from_alpha(alpha, band_px)``: uint8 trimap, unknown = within `band_px` of the 0.5 contour
   plus pixels already soft (0.02 < alpha < 0.98); everything else keeps its value.

@@ -117,8 +117,8 @@ class RefineSettings(Settings):
         "Width of the soft edge, in % of the long side: 0 keeps the edge hard.",
     )
     matting: bool = bool_field(
-        False, "matting",
-        "Best quality (slower): re-solve the edge band from the photo's colours (closed-form matting) for "
+        True, "matting",
+        "Best edges (a little slower): re-solve the edge band from the photo's colours (closed-form matting) for "
         "hair and fuzzy edges; runs last and replaces the feathered edge inside the band.",
     )
     matting_band_pct: float = float_field(

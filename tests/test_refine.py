@@ -321,7 +321,7 @@ def test_defaults():
         "main_subject": False,
         "feather": True,
         "feather_sigma_pct": 0.15,
-        "matting": False,
+        "matting": True,
         "matting_band_pct": 1.5,
         "matting_smoothness": 0.0001,
     }
