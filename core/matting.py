@@ -454,14 +454,14 @@ def matte_band(
         small_img = _block_mean(img, k) * np.float32(1 / 255)
         solver = _Solver(small_img, _block_mean(a, k), _block_any(unknown, k), tile, radius, eps)
         x, done, rel = solver.solve(gamma, iterations, tol)
-        out = _upsample_solution(solver, x, img, a, unknown, k)[:h, :w]
+        out = _upsample_solution(solver, x, img, a, unknown, k)
     if info is not None:
         info.update(tiles=len(solver.origins), iterations=done, residual=rel)
     return np.ascontiguousarray(out)
 
 
 def _upsample_solution(solver: _Solver, x: np.ndarray, image: np.ndarray, alpha: np.ndarray, unknown: np.ndarray, k: int) -> np.ndarray:
-    """Low-resolution solution → full-size alpha (padded to whole tiles): α = b + a·I at the unknown pixels.
+    """Low-resolution solution → full-size alpha, float32 HxW: α = b + a·I at the unknown pixels, `alpha` elsewhere.
 
     The coefficients of the solved matte's colour model are upsampled bilinearly, tile by tile
     (tiles stacked as one tall image, each with a one-pixel ring so that no tile reads another's
@@ -482,13 +482,13 @@ def _upsample_solution(solver: _Solver, x: np.ndarray, image: np.ndarray, alpha:
     for c in range(4):
         up = cv2.resize(coef[c].reshape(n * size, size), (size * k, n * size * k), interpolation=cv2.INTER_LINEAR)
         big[c] = up.reshape(n, size * k, size * k)[:, k:k + t_full, k:k + t_full]
-    full = _Tiles(alpha.shape, solver.origins, t_full, 0)
-    out = full.pad(alpha)
-    grid = full.grid(out)
-    solved = big[0].copy()
-    for c in range(3):
-        solved += big[c + 1] * full.gather(full.pad(image[..., c])) * np.float32(1 / 255)
-    u = full.gather(full.pad(unknown))
-    cells = grid[full.rows, full.cols]
-    grid[full.rows, full.cols] = np.where(u > 0, np.clip(solved, 0.0, 1.0), cells)
+    out = alpha.copy()
+    h, w = alpha.shape
+    for i, (row, col) in enumerate(zip(tiles.rows * t_full, tiles.cols * t_full)):  # tens to hundreds of tiles
+        rows_in, cols_in = slice(row, min(row + t_full, h)), slice(col, min(col + t_full, w))
+        th, tw = rows_in.stop - row, cols_in.stop - col  # tiles on the last row / column may be cut
+        colours = image[rows_in, cols_in].astype(np.float32) * np.float32(1 / 255)
+        solved = big[0, i, :th, :tw] + np.einsum("chw,hwc->hw", big[1:, i, :th, :tw], colours)
+        inside = unknown[rows_in, cols_in]
+        out[rows_in, cols_in][inside] = np.clip(solved[inside], 0.0, 1.0)
     return out
