@@ -240,7 +240,11 @@ def mark_region(
     return out
 
 
-def preview_copy(image: np.ndarray, max_side: int = 1280) -> np.ndarray:
+#: Long side of the preview copy that live tuning refines (the dashboard and the speed benchmark use it).
+PREVIEW_SIDE = 1280
+
+
+def preview_copy(image: np.ndarray, max_side: int = PREVIEW_SIDE) -> np.ndarray:
     """uint8/uint16/float32/float64 HxW or HxWxC -> same dtype and channels, long side <= max_side (INTER_AREA), aspect kept."""
     img = _check_any_image(image, "image")
     if img.dtype not in _PREVIEW_DTYPES:

@@ -20,7 +20,7 @@ import numpy as np
 import streamlit as st
 
 from core.imageio import DecodedImage, decode_image
-from core.inspection import preview_copy, resize_alpha
+from core.inspection import PREVIEW_SIDE, preview_copy, resize_alpha
 from core.pipeline import StageTimer, alpha_from_prediction, predict
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings, Segmenter, get_segmenter
@@ -29,7 +29,6 @@ K = TypeVar("K")
 V = TypeVar("V")
 DECODED_ENTRIES = 6  # a 24 MP photo decodes to 72 MB: 6 entries bound this cache to ~430 MB
 PREDICTION_ENTRIES = 256  # 320×320 float32 = 400 kB each: ~100 MB at most
-PREVIEW_SIDE = 1280
 PREVIEW_ENTRIES = 32  # at most 1280×960×3 bytes (3.7 MB) each
 ALPHA_ENTRIES = 3  # full-resolution (raw, refined) pairs: 8 bytes per pixel, 96 MB each at 12 MP
 
