@@ -5,8 +5,8 @@
 Rows are photos (a fixed list, chosen for variety of hair, clothes and backgrounds); columns are the photo,
 then composites on a white, a dark and a busy background (a real scene: a person-free, sharp crop of a rice
 field from ../shared/data/photos, cover-fitted to each photo the way the app fits an image background),
-each as "seed" (bench.quality.seed_settings() refinement, every colour option off: what the project did
-before) next to "new" (RefineSettings() and FinishSettings() defaults), then 4x-ish zooms of one edge
+each as "seed" (the unpadded network input and bench.quality.seed_settings() refinement, every colour
+option off: what the project did before) next to "new" (RefineSettings() and FinishSettings() defaults), then 4x-ish zooms of one edge
 (around the top of the new mask's contour, usually hair) on the white and the dark background, seed and
 new. The crop window is drawn in yellow on the photo. The sheet shows photos that may not be
 redistributed: it is written for looking at, not for committing (git-ignored).
@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from bench.common import RESULTS, ROOT
-from bench.quality import seed_settings
+from bench.quality import INFERENCE_VARIANTS, seed_settings
 from core.composite import Background
 from core.finishing import FinishSettings
 from core.imageio import read_rgb
@@ -172,7 +172,8 @@ def photo_row(name: str, rgb: np.ndarray, segmenter, busy: np.ndarray) -> tuple[
     prediction = predict(rgb, segmenter)
     stats["net_s"] = time.perf_counter() - t
     shape = rgb.shape[:2]
-    _, seed_alpha = alpha_from_prediction(prediction, shape, seed_settings(), image=rgb)
+    seed_prediction = predict(rgb, segmenter, inference=INFERENCE_VARIANTS["unpadded"])  # the seed's network input
+    _, seed_alpha = alpha_from_prediction(seed_prediction, shape, seed_settings(), image=rgb)
     _, new_alpha = alpha_from_prediction(prediction, shape, RefineSettings(), image=rgb)
     backgrounds = {
         "white": Background(kind="color", color=WHITE),
