@@ -54,7 +54,7 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         assert saved.name == "astronaut-cutout.png"
         assert cutout.mode == "RGBA" and cutout.size == (512, 512)
         alpha = np.asarray(cutout)[..., 3]
-        assert alpha[:40, :40].max() < 10 and alpha[300:460, 80:260].min() > 245  # background clear, suit opaque
+        assert alpha[:40, :40].max() < 10 and alpha[320:440, 100:230].min() > 245  # background clear, suit opaque
         page.screenshot(path=ARTIFACTS / "02-replace.png", full_page=True)
 
         # Inspector: move the before/after slider inside the component's iframe.
@@ -83,6 +83,25 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         assert preview.get_attribute("src") != before
         page.get_by_test_id("stMain").evaluate("main => main.scrollTo(0, 0)")
         page.screenshot(path=ARTIFACTS / "04-tuning.png", full_page=True)
+
+        # Sidebar: a network-input switch runs the network again and stays set across pages.
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_text("Network input").click()
+        flip = sidebar.get_by_test_id("stCheckbox").filter(has_text="Flip")
+        assert not flip.locator("input").is_checked()
+        before = preview.get_attribute("src")
+        flip.locator("label").click()
+        page.wait_for_function(
+            "([sel, old]) => { const i = document.querySelectorAll(sel); return [...i].some(e => e.src && e.src !== old) }",
+            arg=["[data-testid='stImage'] img", before], timeout=60_000,
+        )
+        wait_for_idle(page)
+        assert flip.locator("input").is_checked()
+        page.screenshot(path=ARTIFACTS / "05-network-input.png", full_page=True)
+        _go_to(page, "Mask inspector")
+        page.get_by_test_id("stSidebar").get_by_text("Network input").click()
+        flip = page.get_by_test_id("stSidebar").get_by_test_id("stCheckbox").filter(has_text="Flip")
+        assert flip.locator("input").is_checked()  # the same setting on every page
 
         # A hostile file name renders as literal text: no link, no HTML, no formatting.
         _go_to(page, "Replace background")
