@@ -14,7 +14,10 @@ import numpy as np
 
 from core.errors import SettingsError
 
-GUIDE_PIXELS = 1_500_000  # coefficients are computed at about this many pixels (fast guided filter)
+#: Coefficients are computed at about this many pixels (fast guided filter). On 30 dev portraits scaled
+#: to 960×1280, 0.5 MP against 1.5 MP moved the refined alpha by 0.0002 on average and boundary F by
+#: under 0.001 (noise), and made a live-tuning update ~1.6× faster; photos under 0.5 MP are unaffected.
+GUIDE_PIXELS = 500_000
 
 
 def box_mean(x: np.ndarray, radius: int) -> np.ndarray:
