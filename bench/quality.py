@@ -62,11 +62,11 @@ SEED_SETTINGS: dict[str, bool | float] = {
 #: Other ways of showing the photo to the network, each scored with the default refinement. "unpadded" is
 #: the reference input (the photo resized to 320x320, as rembg and the seed did).
 INFERENCE_VARIANTS: dict[str, InferenceSettings] = {
-    "unpadded": InferenceSettings(pad=False),
-    "pad_5": InferenceSettings(pad_pct=5.0),
-    "pad_15": InferenceSettings(pad_pct=15.0),
-    "flip": InferenceSettings(flip=True),
-    "input_384": InferenceSettings(input_size=384),  # 448 was far worse still (IoU 0.755 in a first check)
+    "unpadded": InferenceSettings(pad=False, flip=False),
+    "no_flip": InferenceSettings(flip=False),
+    "pad_5": InferenceSettings(pad_pct=5.0, flip=False),
+    "pad_15": InferenceSettings(pad_pct=15.0, flip=False),
+    "input_384": InferenceSettings(input_size=384, flip=False),  # 448 was far worse still (IoU 0.755 in a first check)
 }
 #: Every step's on/off switch (a bool field named like its group), in the order core.refine.refine runs them.
 STEPS = tuple(
@@ -256,14 +256,23 @@ def load_outputs(data: Path, stems: list[str]) -> Outputs | None:
     with np.load(path) as z:
         if str(z["weights_md5"]) != md5_of(PROJECT_WEIGHTS_DIR / "u2netp.onnx"):
             return None
-        if "inference" not in z or str(z["inference"]) != _inference_tag(InferenceSettings()):
-            return None  # made with other default network-input settings
+        # every network output in the file by its network-input settings, whatever they were called then
+        stored: dict[str, tuple[str, str]] = {}  # tag -> (predictions key, seconds key)
+        if "inference" in z:
+            stored[str(z["inference"])] = ("predictions", "net_s")
+        for key in z.files:
+            if key.startswith("variant_") and key.endswith("_inference"):
+                name = key[: -len("_inference")]
+                stored.setdefault(str(z[key]), (name, f"{name}_s"))
+        default = stored.get(_inference_tag(InferenceSettings()))
+        if default is None:
+            return None  # no outputs for the current default network input
         index = {s: i for i, s in enumerate(z["stems"].tolist())}
         if not all(s in index for s in stems):
             return None
         rows = [index[s] for s in stems]
         written = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-        out = Outputs(list(stems), z["predictions"][rows], z["net_s"][rows],
+        out = Outputs(list(stems), z[default[0]][rows], z[default[1]][rows],
                       rembg_note=str(z["rembg_note"]), rembg_version=str(z["rembg_version"]), cached_at=written)
         for mode in REMBG_MODES:
             if f"rembg_{mode}" in z:
@@ -271,9 +280,10 @@ def load_outputs(data: Path, stems: list[str]) -> Outputs | None:
                 out.rembg[mode] = [masks[i] if np.isfinite(secs[i]) else None for i in rows]
                 out.rembg_s[mode] = secs[rows]
         for variant, settings in INFERENCE_VARIANTS.items():
-            if f"variant_{variant}" in z and str(z[f"variant_{variant}_inference"]) == _inference_tag(settings):
-                out.variants[variant] = z[f"variant_{variant}"][rows]
-                out.variants_s[variant] = z[f"variant_{variant}_s"][rows]
+            found = stored.get(_inference_tag(settings))
+            if found:
+                out.variants[variant] = z[found[0]][rows]
+                out.variants_s[variant] = z[found[1]][rows]
     return out
 
 

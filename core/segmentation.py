@@ -95,7 +95,7 @@ class InferenceSettings(Settings):
         10.0, 1.0, 30.0, 1.0, "pad", "Border added on every side, in % of the long side (edge pixels repeated).",
     )
     flip: bool = bool_field(
-        False, "flip", "Also look at the mirrored photo and average both masks (twice the network time).",
+        True, "flip", "Also look at the mirrored photo and average both masks (twice the network time).",
     )
     input_size: float = float_field(
         320, 320, 640, 32, "input_size",

@@ -409,13 +409,16 @@ def test_replace_background_choices_rerender(media, astronaut_png, kind):
 # ---------------------------------------------------------------- the network runs once per photo
 
 
+PASSES = 2 if InferenceSettings().flip else 1  # forward passes per photo: the mirrored pass is on by default
+
+
 def test_network_runs_once_per_photo_across_pages_and_tuning(
     media, forward_calls, analyse_calls, preview_calls, unique_portrait_png
 ):
     image, data = unique_portrait_png
     h, w = image.shape[:2]
     at = open_with_photo("portrait.png", data)
-    assert forward_calls.calls == 1
+    assert forward_calls.calls == PASSES
     # a non-square photo keeps its orientation on every picture
     for img in at.image:
         assert media.image(img).shape[:2] == (h, w)
@@ -423,12 +426,12 @@ def test_network_runs_once_per_photo_across_pages_and_tuning(
     assert "cached" not in at.expander[0].caption[0].value
 
     assert_clean(at.radio(key="background_kind").set_value("blur").run())
-    assert forward_calls.calls == 1
+    assert forward_calls.calls == PASSES
     assert_clean(go(at, INSPECT))
     assert len(iframes(at)) == 1
-    assert forward_calls.calls == 1
+    assert forward_calls.calls == PASSES
     assert_clean(go(at, TUNING))
-    assert forward_calls.calls == 1
+    assert forward_calls.calls == PASSES
     preview = media.image_bytes(image_by_caption(at, "Refined mask (preview)"))
 
     # AppTest reruns the WHOLE page after a widget change, also for a widget inside @st.fragment
@@ -437,13 +440,13 @@ def test_network_runs_once_per_photo_across_pages_and_tuning(
     analyses, previews = analyse_calls.calls, preview_calls.calls
     assert_clean(at.slider(key=refine_key("feather_sigma_pct")).set_value(2.0).run())
     assert (analyse_calls.calls, preview_calls.calls) == (analyses + 1, previews + 1)
-    assert forward_calls.calls == 1
+    assert forward_calls.calls == PASSES
     changed = media.image_bytes(image_by_caption(at, "Refined mask (preview)"))
     assert changed != preview
 
     assert_clean(at.toggle(key=refine_key("levels")).set_value(False).run())
     assert at.session_state[refine_key("levels")] is False
-    assert forward_calls.calls == 1
+    assert forward_calls.calls == PASSES
     toggled = media.image_bytes(image_by_caption(at, "Refined mask (preview)"))
     assert toggled not in (preview, changed)
 
@@ -454,7 +457,7 @@ def test_network_runs_once_per_photo_across_pages_and_tuning(
         assert_clean(at.slider(key=refine_key("feather_sigma_pct")).set_value(0.5).run())
     assert analyse_calls.calls == analyses
     assert preview_calls.calls == previews + 1
-    assert forward_calls.calls == 1
+    assert forward_calls.calls == PASSES
     assert not at.title and not at.get("file_uploader")  # only the fragment's elements were drawn
     assert at.slider(key=refine_key("feather_sigma_pct")).value == pytest.approx(0.5)
     fragment_preview = media.image_bytes(image_by_caption(at, "Refined mask (preview)"))
@@ -466,7 +469,7 @@ def test_network_runs_once_per_photo_across_pages_and_tuning(
     assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) == fragment_preview
     assert_clean(go(at, REPLACE))
     assert "cached" in at.expander[0].caption[0].value
-    assert forward_calls.calls == 1
+    assert forward_calls.calls == PASSES
 
 
 def test_model_loads_once_and_every_page_shares_it(monkeypatch, analyse_calls, astronaut_png):
@@ -835,14 +838,16 @@ def test_network_input_settings_in_the_sidebar_rerun_the_network_once(media, for
     at = open_with_photo("portrait.png", png)
     assert_clean(go(at, TUNING))
     calls = forward_calls.calls
+    assert calls == 2  # by default the photo and its mirror image
+    flip = ui.state.settings_key(InferenceSettings, "flip")
     before = media.image_bytes(image_by_caption(at, "Refined mask (preview)"))
-    assert at.sidebar.toggle(key=ui.state.settings_key(InferenceSettings, "flip")).value is False
-    assert_clean(at.sidebar.toggle(key=ui.state.settings_key(InferenceSettings, "flip")).set_value(True).run())
-    assert forward_calls.calls == calls + 2  # the photo and its mirror image
+    assert at.sidebar.toggle(key=flip).value is True
+    assert_clean(at.sidebar.toggle(key=flip).set_value(False).run())
+    assert forward_calls.calls == calls + 1  # the photo alone
     assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) != before
     assert_clean(go(at, REPLACE))
-    assert forward_calls.calls == calls + 2  # other pages reuse that network output
+    assert forward_calls.calls == calls + 1  # other pages reuse that network output
     assert_clean(go(at, TUNING))
-    assert_clean(at.sidebar.toggle(key=ui.state.settings_key(InferenceSettings, "flip")).set_value(False).run())
-    assert forward_calls.calls == calls + 2  # back to the first output: still cached
+    assert_clean(at.sidebar.toggle(key=flip).set_value(True).run())
+    assert forward_calls.calls == calls + 1  # back to the first output: still cached
     assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) == before

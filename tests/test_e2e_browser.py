@@ -88,7 +88,7 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         sidebar = page.get_by_test_id("stSidebar")
         sidebar.get_by_text("Network input").click()
         flip = sidebar.get_by_test_id("stCheckbox").filter(has_text="Flip")
-        assert not flip.locator("input").is_checked()
+        assert flip.locator("input").is_checked()  # on by default
         before = preview.get_attribute("src")
         flip.locator("label").click()
         page.wait_for_function(
@@ -96,12 +96,12 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
             arg=["[data-testid='stImage'] img", before], timeout=60_000,
         )
         wait_for_idle(page)
-        assert flip.locator("input").is_checked()
+        assert not flip.locator("input").is_checked()
         page.screenshot(path=ARTIFACTS / "05-network-input.png", full_page=True)
         _go_to(page, "Mask inspector")
         page.get_by_test_id("stSidebar").get_by_text("Network input").click()
         flip = page.get_by_test_id("stSidebar").get_by_test_id("stCheckbox").filter(has_text="Flip")
-        assert flip.locator("input").is_checked()  # the same setting on every page
+        assert not flip.locator("input").is_checked()  # the same setting on every page
 
         # A hostile file name renders as literal text: no link, no HTML, no formatting.
         _go_to(page, "Replace background")
