@@ -12,6 +12,8 @@ the per-pixel correction runs at full resolution, so cost stays linear and bound
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
 
@@ -19,6 +21,7 @@ from core.errors import SettingsError
 from core.guided import box_mean
 
 WORK_PIXELS = 1_500_000
+STRIP_ROWS = 256  # the band's pixels are estimated a strip of rows at a time (bounded memory)
 LARGE_RADIUS_PCT = 6.0  # first pass: broad local colour statistics (90 px on a 1500 px photo)
 SMALL_RADIUS_PCT = 0.4  # second pass: fine correction near the edge (6 px on a 1500 px photo)
 
@@ -52,12 +55,11 @@ def _sample(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return samples.reshape(-1, 3)[:count]
 
 
-def _band_estimate(image: np.ndarray, alpha: np.ndarray, band: np.ndarray, work_pixels: int) -> np.ndarray:
-    """Estimated F, float32 Nx3 in [0, 1], for the N pixels where `band` is True (row-major order)."""
+def _local_means(image: np.ndarray, alpha: np.ndarray, work_pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Blur-fusion's smooth local means (F̄, B̄), float32 hxwx3 at about `work_pixels` (full size if smaller)."""
     height, width = alpha.shape
     scale = min(1.0, (work_pixels / (height * width)) ** 0.5)
     small = (max(1, round(width * scale)), max(1, round(height * scale)))
-    alpha = alpha.astype(np.float32, copy=False)
     if scale < 1:
         photo_small = cv2.resize(image, small, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         alpha_small = cv2.resize(alpha, small, interpolation=cv2.INTER_AREA)
@@ -69,14 +71,35 @@ def _band_estimate(image: np.ndarray, alpha: np.ndarray, band: np.ndarray, work_
     mean_fg, mean_bg = _fusion_means(photo_small, photo_small, photo_small, alpha_small, large)
     first = _fuse(photo_small, alpha_small[..., None], mean_fg, mean_bg)
     mean_fg, _ = _fusion_means(photo_small, first, mean_bg, alpha_small, fine)
-    rows, cols = np.nonzero(band)
-    if scale < 1:  # the local means are smooth: sample them bilinearly at the band's pixels only
-        map_x = (cols + 0.5) * (small[0] / width) - 0.5
-        map_y = (rows + 0.5) * (small[1] / height) - 0.5
-        mean_fg, mean_bg = _sample(mean_fg, map_y, map_x), _sample(mean_bg, map_y, map_x)
-    else:
-        mean_fg, mean_bg = mean_fg[rows, cols], mean_bg[rows, cols]
-    return _fuse(image[rows, cols].astype(np.float32) / 255.0, alpha[rows, cols][:, None], mean_fg, mean_bg)
+    return mean_fg, mean_bg
+
+
+def _band_estimates(
+    image: np.ndarray, alpha: np.ndarray, work_pixels: int
+) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """(rows, band, F) per strip of STRIP_ROWS rows that holds `edge_band` pixels: `band` bool (rows)xW,
+    F float32 Nx3 in [0, 1] for its N band pixels in row-major order. Strips bound the memory: a photo
+    whose mask is soft almost everywhere needs a few strips' worth, not N×3 arrays for the whole photo."""
+    height, width = alpha.shape
+    alpha = alpha.astype(np.float32, copy=False)
+    means = None
+    for top in range(0, height, STRIP_ROWS):
+        rows = slice(top, min(top + STRIP_ROWS, height))
+        band = edge_band(alpha[rows])
+        if not band.any():
+            continue
+        if means is None:
+            means = _local_means(image, alpha, work_pixels)
+        mean_fg, mean_bg = means
+        ys, xs = np.nonzero(band)
+        ys += top
+        if mean_fg.shape[:2] != (height, width):  # the local means are smooth: sample them bilinearly
+            map_x = (xs + 0.5) * (mean_fg.shape[1] / width) - 0.5
+            map_y = (ys + 0.5) * (mean_fg.shape[0] / height) - 0.5
+            fg, bg = _sample(mean_fg, map_y, map_x), _sample(mean_bg, map_y, map_x)
+        else:
+            fg, bg = mean_fg[ys, xs], mean_bg[ys, xs]
+        yield rows, band, _fuse(image[ys, xs].astype(np.float32) / 255.0, alpha[ys, xs][:, None], fg, bg)
 
 
 def edge_band(alpha: np.ndarray) -> np.ndarray:
@@ -98,9 +121,8 @@ def estimate_foreground(image: np.ndarray, alpha: np.ndarray, work_pixels: int =
     """
     _check(image, alpha)
     foreground = image.astype(np.float32) / 255.0
-    band = edge_band(alpha)
-    if band.any():
-        foreground[band] = _band_estimate(image, alpha, band, work_pixels)
+    for rows, band, estimate in _band_estimates(image, alpha, work_pixels):
+        foreground[rows][band] = estimate
     return foreground
 
 
@@ -120,12 +142,12 @@ def decontaminate(image: np.ndarray, alpha: np.ndarray, strength: float = 1.0) -
     if not 0.0 <= strength <= 1.0:
         raise SettingsError(f"decontamination strength must be in [0, 1], got {strength}")
     _check(image, alpha)
-    band = edge_band(alpha)
-    if strength == 0.0 or not band.any():
-        return image.copy()
-    estimate = _band_estimate(image, alpha, band, WORK_PIXELS)
     out = image.copy()
-    photo = image[band].astype(np.float32)
-    mixed = photo + strength * (estimate * 255.0 - photo)
-    out[band] = np.clip(np.ceil(mixed - 0.5), 0, 255).astype(np.uint8)
+    if strength == 0.0:
+        return out
+    for rows, band, estimate in _band_estimates(image, alpha, WORK_PIXELS):
+        strip = out[rows]
+        photo = strip[band].astype(np.float32)
+        mixed = photo + strength * (estimate * 255.0 - photo)
+        strip[band] = np.clip(np.ceil(mixed - 0.5), 0, 255).astype(np.uint8)
     return out
