@@ -45,7 +45,7 @@ from bench.common import (
 from bench.metrics import GroundTruth, binarize, score
 from core.pipeline import StageTimer, alpha_from_prediction, predict
 from core.refine import RefineSettings
-from core.segmentation import InferenceSettings, get_segmenter
+from core.segmentation import MIRROR_COMBINE, InferenceSettings, get_segmenter
 from core.settings import Settings
 from core.weights import PROJECT_WEIGHTS_DIR, md5_of
 
@@ -201,8 +201,8 @@ class Outputs:
     """Per photo: our 320x320 prediction and network seconds; rembg's masks and seconds per mode."""
 
     stems: list[str]
-    predictions: np.ndarray  # float32 N x h x w, default InferenceSettings()
-    net_s: np.ndarray  # seconds of preprocess + inference per photo
+    predictions: np.ndarray | None  # float32 N x h x w, default InferenceSettings() (None: not cached yet)
+    net_s: np.ndarray | None  # seconds of preprocess + inference per photo
     rembg: dict[str, list[np.ndarray | None]] = field(default_factory=dict)  # mode -> uint8 HxW per photo
     rembg_s: dict[str, np.ndarray] = field(default_factory=dict)  # mode -> seconds (nan: not run)
     rembg_note: str = "skipped"
@@ -219,7 +219,11 @@ class Outputs:
 
 
 def _inference_tag(settings: InferenceSettings) -> str:
-    return json.dumps(settings.to_dict(), sort_keys=True)
+    """The cache key of a network input: its settings, and how a mirrored pass is combined."""
+    tag: dict[str, object] = dict(settings.to_dict())
+    if settings.flip:
+        tag["mirror_combine"] = MIRROR_COMBINE
+    return json.dumps(tag, sort_keys=True)
 
 
 def _cache_path(data: Path) -> Path:
@@ -264,15 +268,13 @@ def load_outputs(data: Path, stems: list[str]) -> Outputs | None:
             if key.startswith("variant_") and key.endswith("_inference"):
                 name = key[: -len("_inference")]
                 stored.setdefault(str(z[key]), (name, f"{name}_s"))
-        default = stored.get(_inference_tag(InferenceSettings()))
-        if default is None:
-            return None  # no outputs for the current default network input
+        default = stored.get(_inference_tag(InferenceSettings()))  # None: main() computes them
         index = {s: i for i, s in enumerate(z["stems"].tolist())}
         if not all(s in index for s in stems):
             return None
         rows = [index[s] for s in stems]
         written = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-        out = Outputs(list(stems), z[default[0]][rows], z[default[1]][rows],
+        out = Outputs(list(stems), z[default[0]][rows] if default else None, z[default[1]][rows] if default else None,
                       rembg_note=str(z["rembg_note"]), rembg_version=str(z["rembg_version"]), cached_at=written)
         for mode in REMBG_MODES:
             if f"rembg_{mode}" in z:
@@ -288,8 +290,12 @@ def load_outputs(data: Path, stems: list[str]) -> Outputs | None:
 
 
 def run_variants(data: Path, outputs: Outputs, log: Callable[[str], None] = print) -> None:
-    """Fill in the network outputs of every INFERENCE_VARIANTS entry the outputs lack (one pass per photo each)."""
-    missing = [v for v in INFERENCE_VARIANTS if v not in outputs.variants]
+    """Fill in the network outputs the outputs lack: the default input's (when the cache predates it) and
+    every INFERENCE_VARIANTS entry's; photo by photo, the inputs in alternating order."""
+    settings = {v: INFERENCE_VARIANTS[v] for v in INFERENCE_VARIANTS if v not in outputs.variants}
+    if outputs.predictions is None:
+        settings["default"] = InferenceSettings()
+    missing = list(settings)
     if not missing:
         return
     segmenter = get_segmenter("u2netp", "cpu", allow_download=False)
@@ -301,13 +307,16 @@ def run_variants(data: Path, outputs: Outputs, log: Callable[[str], None] = prin
         sample = load_sample(data, stem)
         for variant in missing if i % 2 == 0 else missing[::-1]:
             t = time.perf_counter()
-            found[variant].append(predict(sample.rgb, segmenter, inference=INFERENCE_VARIANTS[variant]))
+            found[variant].append(predict(sample.rgb, segmenter, inference=settings[variant]))
             seconds[variant][i] = time.perf_counter() - t
         if (i + 1) % 20 == 0 or i + 1 == n:
             log(f"  network-input variants ({', '.join(missing)}): {i + 1}/{n} photos, {time.perf_counter() - started:.0f} s")
     for variant in missing:
-        outputs.variants[variant] = np.stack(found[variant])
-        outputs.variants_s[variant] = seconds[variant]
+        if variant == "default":
+            outputs.predictions, outputs.net_s = np.stack(found[variant]), seconds[variant]
+        else:
+            outputs.variants[variant] = np.stack(found[variant])
+            outputs.variants_s[variant] = seconds[variant]
 
 
 def run_models(
@@ -637,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
         outputs = run_models(args.data, stems, use_rembg=not args.no_rembg, matting_every=max(1, args.matting_every))
     else:
         print("  reusing cached network outputs and timings")
-    computed = [v for v in INFERENCE_VARIANTS if v not in outputs.variants]
+    computed = [v for v in INFERENCE_VARIANTS if v not in outputs.variants] + ([] if outputs.predictions is not None else ["default"])
     run_variants(args.data, outputs)
     if args.limit is None and (computed or not outputs.cached_at):  # a --limit run never replaces the full cache
         print(f"  cached network outputs in {save_outputs(outputs, args.data).relative_to(ROOT)}")

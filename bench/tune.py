@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     stems = list_stems(args.data, args.limit)
     outputs = load_outputs(args.data, stems)
-    if outputs is None:
+    if outputs is None or outputs.predictions is None:
         print("  no cached network outputs: running the network once per photo (no rembg)")
         outputs = run_models(args.data, stems, use_rembg=False)
         if args.limit is None:

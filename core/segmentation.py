@@ -80,6 +80,13 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+#: How the mirrored pass is combined with the first: the pixelwise maximum. On the 237 dev portraits it
+#: beat the mean on every measure (IoU 0.9390 vs 0.9287, worst tenth 0.853 vs 0.823, boundary F 0.6699 vs
+#: 0.6627): U²-Net's typical portrait failure is dropping a part, which the other view often keeps, and
+#: the mean turns such disagreement into a half-transparent ghost.
+MIRROR_COMBINE = "max"
+
+
 @dataclass(frozen=True)
 class InferenceSettings(Settings):
     """How the photo is shown to the network (changing these runs the network again)."""
@@ -95,7 +102,9 @@ class InferenceSettings(Settings):
         10.0, 1.0, 30.0, 1.0, "pad", "Border added on every side, in % of the long side (edge pixels repeated).",
     )
     flip: bool = bool_field(
-        True, "flip", "Also look at the mirrored photo and average both masks (twice the network time).",
+        True, "flip",
+        "Also look at the mirrored photo and keep what either view finds: fewer dropped shoulders and hair "
+        "(twice the network time).",
     )
     input_size: float = float_field(
         320, 320, 640, 32, "input_size",
@@ -340,13 +349,15 @@ class Segmenter:
 
     def infer(self, batch: np.ndarray, shape: tuple[int, int], settings: InferenceSettings | None = None) -> np.ndarray:
         """batch from `prepare` for an HxW photo → float32 h×w in [0, 1]: the normalised d0 over the photo's
-        part of the input (the whole S×S without padding), averaged with the mirrored pass if `settings.flip`."""
+        part of the input (the whole S×S without padding); with `settings.flip` the pixelwise maximum with
+        the mirrored pass's (MIRROR_COMBINE)."""
         settings = settings if settings is not None else InferenceSettings()
-        d0 = self.forward(batch)
-        if settings.flip:
-            d0 = 0.5 * (d0 + self.forward(np.ascontiguousarray(batch[..., ::-1]))[:, ::-1])
+        prediction = normalize_prediction(self.forward(batch))
+        if settings.flip:  # the higher of the two: a part either pass finds is kept (see MIRROR_COMBINE)
+            mirrored = normalize_prediction(self.forward(np.ascontiguousarray(batch[..., ::-1])))[:, ::-1]
+            prediction = np.maximum(prediction, mirrored)
         top, left, height, width = photo_box(shape, batch.shape[-1], settings.pad_fraction_pct)
-        return np.ascontiguousarray(normalize_prediction(d0)[top : top + height, left : left + width])
+        return np.ascontiguousarray(prediction[top : top + height, left : left + width])
 
     def predict(self, image: np.ndarray, settings: InferenceSettings | None = None) -> np.ndarray:
         """image: uint8 HxWx3 RGB → float32 h×w in [0, 1], the normalised d0 at network resolution."""

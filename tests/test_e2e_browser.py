@@ -19,6 +19,22 @@ def _go_to(page, label: str) -> None:
     wait_for_idle(page)
 
 
+def _download(page, button: str, attempts: int = 3):
+    """Click a download button and return the download; a click that lands while the page is still
+    re-rendering (after the previous widget change) can be lost, so it is retried after the page settles."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError  # only with the browser extras
+
+    for attempt in range(attempts):
+        try:
+            with page.expect_download(timeout=30_000) as download_info:
+                page.get_by_role("button", name=button).click()
+            return download_info.value
+        except PlaywrightTimeoutError:
+            if attempt == attempts - 1:
+                raise
+            wait_for_idle(page)
+
+
 def test_dashboard_in_a_real_browser(tmp_path, astronaut):
     require_chromium()
     photo = tmp_path / "astronaut.png"
@@ -45,9 +61,7 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         assert page.get_by_test_id("stImage").count() == 3
         page.get_by_test_id("stRadio").get_by_text("Transparent").click()
         wait_for_idle(page)
-        with page.expect_download(timeout=60_000) as download_info:
-            page.get_by_role("button", name="Cut-out (transparent PNG)").click()
-        download = download_info.value
+        download = _download(page, "Cut-out (transparent PNG)")
         saved = tmp_path / download.suggested_filename
         download.save_as(saved)
         cutout = Image.open(saved)

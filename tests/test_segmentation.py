@@ -177,19 +177,21 @@ def test_infer_crops_the_photo_out_of_the_padded_output():
     d0[100, 200] = 1.0  # inside the photo box (34, 27, 252, 266)
     net = _FixedNetwork(d0)
     batch = np.zeros((1, 3, 320, 320), np.float32)
-    out = Segmenter.infer(net, batch, (600, 800), InferenceSettings(pad_pct=10.0))
+    out = Segmenter.infer(net, batch, (600, 800), InferenceSettings(pad_pct=10.0, flip=False))
     assert out.shape == (252, 266) and net.calls == 1
     assert out[100 - 34, 200 - 27] == 1.0 and out.sum() == 1.0
     assert Segmenter.infer(net, batch, (600, 800), InferenceSettings(pad=False)).shape == (320, 320)
 
 
-def test_flip_averages_with_the_mirrored_pass():
+def test_flip_keeps_what_either_pass_finds():
     d0 = np.zeros((320, 320), np.float32)
     d0[10, 0] = 1.0
-    net = _FixedNetwork(d0)  # the same map for the mirrored input: flipped back, it lands at column 319
+    d0[20, 5] = 0.5
+    net = _FixedNetwork(d0)  # the same map for the mirrored input: flipped back, it lands at column 319 - x
     out = Segmenter.infer(net, np.zeros((1, 3, 320, 320), np.float32), (320, 320), InferenceSettings(pad=False, flip=True))
     assert net.calls == 2
-    assert out[10, 0] == out[10, 319] == 1.0 and out.sum() == 2.0  # (1 + 0)/2 at both ends, normalised to 1
+    assert out[10, 0] == out[10, 319] == 1.0  # a part only one pass sees is kept whole, not halved
+    assert out[20, 5] == out[20, 314] == 0.5 and out.sum() == 3.0
 
 
 def test_input_size_must_be_a_multiple_of_32():
