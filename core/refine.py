@@ -306,14 +306,19 @@ def keep_main_subject(alpha: np.ndarray, min_share: float = 0.25, solid: float =
     return np.where(keep[labels], a, np.float32(0.0)).astype(np.float32)
 
 
+def _require_photo(image: np.ndarray | None, shape: tuple[int, ...], step: str) -> None:
+    """Raise SettingsError unless `image` is the photo at the mask's size (steps that read the photo)."""
+    if image is None or image.shape[:2] != tuple(shape[:2]):
+        got = None if image is None else image.shape
+        raise SettingsError(f"{step} needs the photo at the mask's size {tuple(shape)}, got {got}.")
+
+
 def snap_to_edges(alpha: np.ndarray, image: np.ndarray, radius_pct: float, smoothness: float) -> np.ndarray:
     """alpha float32 HxW in [0, 1], image uint8 HxWx3 → alpha following the photo's edges (guided filter)."""
     from core.guided import guided_upsample  # local: core.guided is only needed when this step is on
 
     a = as_alpha(alpha)
-    if image is None or image.shape[:2] != a.shape:
-        got = None if image is None else image.shape
-        raise SettingsError(f"Edge snapping needs the photo at the mask's size {a.shape}, got {got}.")
+    _require_photo(image, a.shape, "Edge snapping")
     return guided_upsample(a, image, radius_pct=radius_pct, eps=smoothness)
 
 
@@ -321,11 +326,9 @@ def matte_edges(alpha: np.ndarray, image: np.ndarray, band_pct: float, smoothnes
     """alpha float32 HxW in [0, 1], image uint8 HxWx3 → alpha re-solved by matting within band_pct % of its edge."""
     from core.matting import matte_band  # local: core.matting is only needed when this step is on
 
-    a = as_alpha(alpha)
-    if image is None or image.shape[:2] != a.shape:
-        got = None if image is None else image.shape
-        raise SettingsError(f"Matting needs the photo at the mask's size {a.shape}, got {got}.")
-    return matte_band(image, a, pixels_from_pct(band_pct, a.shape), smoothness=smoothness)
+    shape = np.shape(alpha)  # matte_band validates the matte itself (no second full-size copy here)
+    _require_photo(image, shape, "Matting")
+    return matte_band(image, alpha, pixels_from_pct(band_pct, shape), smoothness=smoothness)
 
 
 def refine(alpha: np.ndarray, settings: RefineSettings, image: np.ndarray | None = None) -> np.ndarray:
