@@ -28,8 +28,8 @@ if st.button("Run the demo on a sample portrait", type="primary", icon=":materia
 photo = current_photo()
 if st.session_state.get("demo_ran") and photo is not None:
     with friendly_errors(), st.spinner("Cutting out…", show_time=True):
-        analysis = analyse(photo, segmenter, inference_settings())
-        _, alpha = analysis.alphas(refine_settings())
+        analysis = analyse(photo, segmenter, inference_settings(segmenter))
+        _, alpha = analysis.alphas(refine_settings(segmenter))
         cutout = render(analysis.image, alpha, "composite", Background(kind="transparent"), finish_settings())
         left, right = st.columns(2)
         left.image(analysis.image, caption=f"Original: {md_escape(photo.name)}", width="stretch")

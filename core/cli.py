@@ -23,7 +23,7 @@ from core.finishing import FinishSettings
 from core.refine import RefineSettings
 from core.segmentation import DEVICE_CHOICES, InferenceSettings, Segmenter, get_segmenter
 from core.settings import Settings
-from core.weights import DEFAULT_MODEL, REGISTRY
+from core.weights import DEFAULT_MODEL, REGISTRY, get_spec
 
 S = TypeVar("S", bound=Settings)
 SETTINGS_GROUPS = {
@@ -42,7 +42,7 @@ def _option(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; refinement options are generated from RefineSettings' fields."""
-    parser = argparse.ArgumentParser(prog="python -m core", description="Portrait Studio: cut people out of photos with U²-Net.")
+    parser = argparse.ArgumentParser(prog="python -m core", description="Portrait Studio: cut people out of photos (MODNet and U²-Net, on your own machine).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     helps = {"mask": "write the alpha mask (grey PNG)", "cutout": "write the RGBA cut-out", "replace": "put the subject on a new background"}
     for command, text in helps.items():
@@ -54,7 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "--background", required=True,
                 help="an image PATH (cover-fitted, never stretched), a colour #RRGGBB, 'blur' (blurred original) or 'transparent'",
             )
-        sub.add_argument("--model", default=DEFAULT_MODEL, choices=sorted(REGISTRY), help=f"model (default {DEFAULT_MODEL})")
+        sub.add_argument(
+            "--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
+            help=f"model (default {DEFAULT_MODEL}: " + "; ".join(f"{name}: {spec.good_at}" for name, spec in REGISTRY.items()) + ")",
+        )
         sub.add_argument("--weights", type=Path, help="explicit weights file (.onnx or .pth) for --model")
         sub.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="device (default: auto = CUDA, MPS, CPU)")
         sub.add_argument("--no-refine", action="store_true", help="write the raw network mask, skipping all refinement")
@@ -68,23 +71,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default_text(cls: type[Settings], name: str, default: bool | float) -> str:
+    """'default X', plus each model whose measured value differs (e.g. 'default 320; modnet: 512')."""
+    own = [
+        f"{model}: {getattr(cls.for_model(spec), name):g}" for model, spec in REGISTRY.items()
+        if cls.MODEL_FIELD and name in getattr(spec, cls.MODEL_FIELD)
+    ]
+    return "; ".join([f"default {default:g}" if not isinstance(default, bool) else f"default {default}", *own])
+
+
 def _add_settings_options(group: argparse._ArgumentGroup, cls: type[Settings]) -> None:
-    """One option per field of `cls`: --flag/--no-flag for switches, --name X for numbers."""
+    """One option per field of `cls`: --flag/--no-flag for switches, --name X for numbers (unset: the model's value)."""
     for spec in cls.field_specs():
+        default = _default_text(cls, spec.name, spec.default)
         if spec.type is bool:
             group.add_argument(
-                _option(spec.name), action=argparse.BooleanOptionalAction, default=spec.default,
-                help=f"{spec.help} (default {spec.default})".replace("%", "%%"),  # argparse formats help with %
+                _option(spec.name), action=argparse.BooleanOptionalAction, default=None,
+                help=f"{spec.help} ({default})".replace("%", "%%"),  # argparse formats help with %
             )
         else:
             group.add_argument(
-                _option(spec.name), type=float, default=spec.default, metavar="X",
-                help=f"{spec.help} [{spec.min}–{spec.max}, default {spec.default}]".replace("%", "%%"),
+                _option(spec.name), type=float, default=None, metavar="X",
+                help=f"{spec.help} [{spec.min:g}–{spec.max:g}, {default}]".replace("%", "%%"),
             )
 
 
+def _given(cls: type[Settings], args: argparse.Namespace) -> dict[str, bool | float]:
+    """The options of `cls` given on the command line, by field name."""
+    return {spec.name: getattr(args, spec.name) for spec in cls.field_specs() if getattr(args, spec.name) is not None}
+
+
 def _settings_from_args(cls: type[S], args: argparse.Namespace) -> S:
-    return cls(**{spec.name: getattr(args, spec.name) for spec in cls.field_specs()})
+    """The settings for --model: the values measured best for it, with the options given on the command line."""
+    return cls.for_model(get_spec(args.model), **_given(cls, args))
 
 
 class ProgressLine:
@@ -152,7 +171,18 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         set_pixel_limits(args.max_megapixels, args.working_megapixels)
         settings = None if args.no_refine else _settings_from_args(RefineSettings, args)
         finishing = _settings_from_args(FinishSettings, args)
-        inference = _settings_from_args(InferenceSettings, args)
+        inference = None
+        if get_spec(args.model).members:
+            if _given(InferenceSettings, args):
+                options = ", ".join(
+                    _option(("no_" if value is False else "") + name) for name, value in _given(InferenceSettings, args).items()
+                )
+                raise PortraitStudioError(
+                    f"{options}: network-input options apply to one network, and '{args.model}' shows the photo to "
+                    f"each of its networks the way measured best for it. Add --model u2netp or --model modnet to use them."
+                )
+        else:
+            inference = _settings_from_args(InferenceSettings, args)
         background = Background.parse(args.background, read_rgb) if args.command == "replace" else None
         if not folder_mode:
             format_from_suffix(args.output)

@@ -18,6 +18,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from core.combine import CombinedSegmenter
 from core.composite import Background, mask_image
 from core.finishing import FinishSettings, finish
 from core.imageio import DecodedImage, decode_image, encode_image
@@ -64,11 +65,12 @@ class StageTimer:
 
 
 def predict(
-    image: np.ndarray, segmenter: Segmenter, timer: StageTimer | None = None, inference: InferenceSettings | None = None
+    image: np.ndarray, segmenter: Segmenter | CombinedSegmenter, timer: StageTimer | None = None,
+    inference: InferenceSettings | None = None,
 ) -> np.ndarray:
-    """image: uint8 HxWx3 → float32 h×w (about S×S) in [0, 1]: the normalised network output (cacheable, small).
+    """image: uint8 HxWx3 → float32 h×w (network resolution) in [0, 1]: the network output (cacheable, small).
 
-    `inference` (default InferenceSettings()) sets the border padding, the mirrored pass and the input size.
+    `inference` (default: the model's own) sets the border padding, the mirrored pass and the input size.
     """
     timer = timer or StageTimer()
     with timer.stage("preprocess"):
@@ -147,19 +149,23 @@ class ProcessResult:
 
 def process(
     source: bytes | str,
-    segmenter: Segmenter,
+    segmenter: Segmenter | CombinedSegmenter,
     *,
     kind: OutputKind = "composite",
-    settings: RefineSettings | None = RefineSettings(),
+    settings: RefineSettings | None | Literal["model"] = "model",
     background: Background | None = None,
     fmt: str = "png",
     finishing: FinishSettings | None = None,
     inference: InferenceSettings | None = None,
 ) -> ProcessResult:
-    """File bytes or path in → encoded output bytes out, every stage timed (settings=None: raw mask, no refinement).
+    """File bytes or path in → encoded output bytes out, every stage timed.
 
-    Raises PortraitStudioError on bad input.
+    settings: "model" (the refinement measured best for the segmenter's model), a RefineSettings, or None
+    (the raw mask, no refinement); inference None: the model's own network input. Raises
+    PortraitStudioError on bad input.
     """
+    if settings == "model":
+        settings = RefineSettings.for_model(segmenter.spec)
     timer = StageTimer()
     with timer.stage("decode"):
         decoded = decode_image(source)

@@ -58,7 +58,7 @@ class RefineSettings(Settings):
     """All mask-refinement parameters with their defaults; sizes are % of the image's long side."""
 
     edge_aware: bool = bool_field(
-        True, "edge_aware",
+        False, "edge_aware",
         "Snap the mask's edge to the photo's own edges (guided filter) instead of the network's 320-pixel grid.",
     )
     edge_radius_pct: float = float_field(
@@ -122,7 +122,7 @@ class RefineSettings(Settings):
         "hair and fuzzy edges; runs last and replaces the feathered edge inside the band.",
     )
     matting_band_pct: float = float_field(
-        1.5, 0.2, 5.0, 0.05, "matting",
+        1.0, 0.2, 5.0, 0.05, "matting",
         "Width of the band re-solved on each side of the edge, in % of the long side: wider reaches "
         "further into hair but trusts the mask less.",
     )
@@ -132,6 +132,7 @@ class RefineSettings(Settings):
     )
 
     KIND = "refinement"
+    MODEL_FIELD = "refine"
 
     def check(self) -> None:
         """The black point must lie below the white point."""

@@ -38,7 +38,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from core.errors import SettingsError
 from core.model import REBNCONV, parameter_count
 from core.settings import Settings, bool_field, float_field
-from core.weights import DEFAULT_MODEL, LoadedWeights, ModelSpec, ProgressCallback, load_weights
+from core.weights import DEFAULT_MODEL, InputFacts, LoadedWeights, ModelSpec, ProgressCallback, get_spec, load_weights
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 #: Feed the CPU forward pass a channels-last (NHWC) input: ~1.4x faster with oneDNN, but d0 then differs
@@ -80,18 +80,12 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-#: How the mirrored pass is combined with the first: the pixelwise maximum. On the 237 dev portraits it
-#: beat the mean on every measure (IoU 0.9390 vs 0.9287, worst tenth 0.853 vs 0.823, boundary F 0.6699 vs
-#: 0.6627): U²-Net's typical portrait failure is dropping a part, which the other view often keeps, and
-#: the mean turns such disagreement into a half-transparent ghost.
-MIRROR_COMBINE = "max"
-
-
 @dataclass(frozen=True)
 class InferenceSettings(Settings):
     """How the photo is shown to the network (changing these runs the network again)."""
 
     KIND = "inference"
+    MODEL_FIELD = "inference"
 
     pad: bool = bool_field(
         True, "pad",
@@ -107,16 +101,18 @@ class InferenceSettings(Settings):
         "(twice the network time).",
     )
     input_size: float = float_field(
-        320, 320, 640, 32, "input_size",
-        "Network input in pixels (the models were trained at 320): larger sees more detail, runs slower.",
+        320, 256, 1024, 32, "input_size",
+        "Network input in pixels: the side of U²-Net's square input (trained at 320), the short side of "
+        "MODNet's (trained at 512). Larger sees more detail and runs slower.",
     )
 
     def check(self) -> None:
         """The input size must be a whole multiple of 32 (the network halves it five times)."""
         if self.input_size % 32:
             raise SettingsError(
-                f"Setting 'input_size' is {self.input_size:g}; choose a multiple of 32 such as 320, 384 or 448."
+                f"Setting 'input_size' is {self.input_size:g}; choose a multiple of 32 such as 320, 384 or 512."
             )
+
 
     @property
     def pad_fraction_pct(self) -> float:
@@ -218,33 +214,62 @@ def _lanczos_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(halfway).resize((width, height), Image.Resampling.LANCZOS))
 
 
-def photo_box(shape: tuple[int, int], size: int, pad_pct: float = 0.0) -> tuple[int, int, int, int]:
-    """(top, left, height, width) of an HxW photo inside the size×size network input, after padding
-    every side by pad_pct % of the photo's long side (0: the photo fills the input: (0, 0, size, size))."""
+def network_frame(shape: tuple[int, int], facts: InputFacts, size: int | None = None, pad_pct: float = 0.0) -> tuple[int, int]:
+    """(height, width) of the network input for an HxW photo padded by pad_pct % of its long side.
+
+    Square models get size×size (size defaults to facts.size). Aspect-keeping models get the padded photo's
+    shape with its short side scaled to `size`, unless that short side is at most `size` and the long side at
+    least `size` (then the photo keeps its own scale: MODNet's reference rule); both sides are rounded down to
+    a multiple of facts.multiple (at least one multiple).
+    """
+    size = int(size or facts.size)
+    if facts.square:
+        return size, size
+    height, width = shape
+    pad = 2 * max(0.0, float(pad_pct)) / 100.0 * max(height, width)
+    height, width = height + pad, width + pad
+    short, long = min(height, width), max(height, width)
+    scale = 1.0 if short <= size <= long else size / short
+    step = facts.multiple
+    return max(step, int(height * scale) // step * step), max(step, int(width * scale) // step * step)
+
+
+def photo_box(shape: tuple[int, int], frame: int | tuple[int, int], pad_pct: float = 0.0) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of an HxW photo inside the network input `frame` ((H, W), or a square's side),
+    after padding every side by pad_pct % of the photo's long side (0: the photo fills the whole frame)."""
+    frame_h, frame_w = (frame, frame) if isinstance(frame, int) else frame
     height, width = shape
     pad = max(0.0, float(pad_pct)) / 100.0 * max(height, width)
-    top = min(round(size * pad / (height + 2 * pad)), (size - 1) // 2)
-    left = min(round(size * pad / (width + 2 * pad)), (size - 1) // 2)
-    return top, left, size - 2 * top, size - 2 * left
+    top = min(round(frame_h * pad / (height + 2 * pad)), (frame_h - 1) // 2)
+    left = min(round(frame_w * pad / (width + 2 * pad)), (frame_w - 1) // 2)
+    return top, left, frame_h - 2 * top, frame_w - 2 * left
 
 
 def preprocess(image: np.ndarray, spec: ModelSpec, pad_pct: float = 0.0, size: int | None = None) -> np.ndarray:
-    """image: uint8 HxWx3 RGB → float32 1×3×S×S network input (S = size or spec.input_size).
+    """image: uint8 HxWx3 RGB → float32 1×3×H'×W' network input, by the facts of `spec.input` (see InputFacts).
 
-    With pad_pct = 0 (the reference) the photo is resized to S×S. With padding the photo is resized into
-    `photo_box` and its edge pixels are replicated out to the S×S frame, so a body cut by the photo's
-    border continues past it instead of ending at the frame (which U²-Net reads as "background").
+    With pad_pct = 0 (the reference) the photo is resized to the whole frame (`network_frame`). With padding
+    the photo is resized into `photo_box` and its edge pixels are replicated out to the frame, so a body cut
+    by the photo's border continues past it instead of ending at the frame (which U²-Net reads as
+    "background").
     """
     _check_rgb(image)
-    size = int(size or spec.input_size)
-    top, left, height, width = photo_box(image.shape[:2], size, pad_pct)
-    resized = _lanczos_resize(np.ascontiguousarray(image), width, height)
+    facts = spec.input
+    frame_h, frame_w = network_frame(image.shape[:2], facts, size, pad_pct)
+    top, left, height, width = photo_box(image.shape[:2], (frame_h, frame_w), pad_pct)
+    if facts.resample == "lanczos":
+        resized = _lanczos_resize(np.ascontiguousarray(image), width, height)
+    else:  # area when shrinking; bilinear when enlarging (an area upscale repeats pixels in blocks)
+        shrinking = width * height <= image.shape[0] * image.shape[1]
+        resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     if top or left:
-        resized = cv2.copyMakeBorder(resized, top, size - top - height, left, size - left - width, cv2.BORDER_REPLICATE)
+        resized = cv2.copyMakeBorder(
+            resized, top, frame_h - top - height, left, frame_w - left - width, cv2.BORDER_REPLICATE
+        )
     resized = resized.astype(np.float32)
-    resized /= max(float(resized.max()), 1e-6)
-    resized -= np.asarray(spec.mean, dtype=np.float32)
-    resized /= np.asarray(spec.std, dtype=np.float32)
+    resized /= max(float(resized.max()), 1e-6) if facts.scale == "max" else 255.0
+    resized -= np.asarray(facts.mean, dtype=np.float32)
+    resized /= np.asarray(facts.std, dtype=np.float32)
     return np.ascontiguousarray(resized.transpose(2, 0, 1)[None])
 
 
@@ -305,7 +330,7 @@ class Segmenter:
         channels_last = CPU_CHANNELS_LAST and self.device.type == "cpu"
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self._frozen: torch.jit.ScriptModule | None = None
-        if CPU_JIT_FREEZE and self.device.type == "cpu":
+        if CPU_JIT_FREEZE and self.device.type == "cpu" and self.spec.input.square:  # one input shape to trace
             self._frozen = self._freeze()
         self._lock = threading.Lock()
 
@@ -332,35 +357,63 @@ class Segmenter:
         return parameter_count(self.model)
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
-        """batch: float32 1×3×S×S preprocessed input → float32 S×S raw d0 (sigmoid probabilities)."""
+        """batch: float32 1×3×H×W preprocessed input → float32 H×W: the network's first (for U²-Net the fused
+        d0) output, sigmoid probabilities or an alpha matte as `spec.input.output` says."""
         x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=self.memory_format)
         size = self.spec.input_size
         if self._frozen is not None and tuple(x.shape) == (1, 3, size, size):
             with self._lock, torch.no_grad():  # TorchScript runs under no_grad (inference_mode tensors are not needed)
                 return self._frozen(x)[0][0, 0].numpy()
         with self._lock, torch.inference_mode():
-            d0 = self.inference_model(x)[0]
-            return d0[0, 0].float().cpu().numpy()
+            out = self.inference_model(x)
+            first = out[0] if isinstance(out, (tuple, list)) else out
+            return first[0, 0].float().cpu().numpy()
+
+    def settings(self, settings: InferenceSettings | None = None) -> InferenceSettings:
+        """`settings`, or when None the network input measured best for this model (its registry entry)."""
+        return settings if settings is not None else InferenceSettings.for_model(self.spec)
 
     def prepare(self, image: np.ndarray, settings: InferenceSettings | None = None) -> np.ndarray:
-        """image: uint8 HxWx3 RGB → float32 1×3×S×S network input under `settings` (default InferenceSettings())."""
-        settings = settings if settings is not None else InferenceSettings()
+        """image: uint8 HxWx3 RGB → float32 1×3×H'×W' network input under `settings` (default: the model's own)."""
+        settings = self.settings(settings)
         return preprocess(image, self.spec, settings.pad_fraction_pct, settings.size)
 
+    def _output(self, batch: np.ndarray) -> np.ndarray:
+        """One forward pass → float32 H'×W' in [0, 1]: a saliency map min–max normalised, a matte clipped."""
+        out = self.forward(batch)
+        if self.spec.input.output == "saliency":
+            return normalize_prediction(out)
+        return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+    def infer_views(
+        self, batch: np.ndarray, shape: tuple[int, int], settings: InferenceSettings | None = None
+    ) -> list[np.ndarray]:
+        """batch from `prepare` for an HxW photo → the network output over the photo's part of the input (the
+        whole input without padding), float32 h×w in [0, 1]; with `settings.flip` also the mirrored pass's,
+        flipped back."""
+        settings = self.settings(settings)
+        views = [self._output(batch)]
+        if settings.flip:
+            views.append(self._output(np.ascontiguousarray(batch[..., ::-1]))[:, ::-1])
+        top, left, height, width = photo_box(shape, batch.shape[-2:], settings.pad_fraction_pct)
+        return [np.ascontiguousarray(view[top : top + height, left : left + width]) for view in views]
+
+    def join_views(self, views: list[np.ndarray]) -> np.ndarray:
+        """The views of `infer_views` as one output, as `spec.input.mirror_combine` says: U²-Net keeps the
+        pixelwise maximum, so a shoulder or lock of hair that either view finds stays (a mean turns that
+        disagreement into a half-transparent ghost); MODNet's two mattes are averaged."""
+        if len(views) == 1:
+            return views[0]
+        if self.spec.input.mirror_combine == "max":
+            return np.maximum(views[0], views[1])
+        return (views[0] + views[1]) * np.float32(0.5)
+
     def infer(self, batch: np.ndarray, shape: tuple[int, int], settings: InferenceSettings | None = None) -> np.ndarray:
-        """batch from `prepare` for an HxW photo → float32 h×w in [0, 1]: the normalised d0 over the photo's
-        part of the input (the whole S×S without padding); with `settings.flip` the pixelwise maximum with
-        the mirrored pass's (MIRROR_COMBINE)."""
-        settings = settings if settings is not None else InferenceSettings()
-        prediction = normalize_prediction(self.forward(batch))
-        if settings.flip:  # the higher of the two: a part either pass finds is kept (see MIRROR_COMBINE)
-            mirrored = normalize_prediction(self.forward(np.ascontiguousarray(batch[..., ::-1])))[:, ::-1]
-            prediction = np.maximum(prediction, mirrored)
-        top, left, height, width = photo_box(shape, batch.shape[-1], settings.pad_fraction_pct)
-        return np.ascontiguousarray(prediction[top : top + height, left : left + width])
+        """batch from `prepare` for an HxW photo → float32 h×w in [0, 1]: the joined `infer_views`."""
+        return self.join_views(self.infer_views(batch, shape, settings))
 
     def predict(self, image: np.ndarray, settings: InferenceSettings | None = None) -> np.ndarray:
-        """image: uint8 HxWx3 RGB → float32 h×w in [0, 1], the normalised d0 at network resolution."""
+        """image: uint8 HxWx3 RGB → float32 h×w in [0, 1], the network's output at network resolution."""
         return self.infer(self.prepare(image, settings), image.shape[:2], settings)
 
     def segment(self, image: np.ndarray, settings: InferenceSettings | None = None) -> np.ndarray:
@@ -380,7 +433,19 @@ def get_segmenter(
     progress: ProgressCallback | None = None,
     allow_download: bool = True,
 ) -> Segmenter:
-    """The shared Segmenter for (model, device, weights file), loading it on first use."""
+    """The shared Segmenter for (model, device, weights file), loading it on first use; for a combination
+    (a registry entry with members, e.g. 'auto') a CombinedSegmenter over the members' shared Segmenters."""
+    spec = get_spec(model)
+    if spec.members:
+        if weights_path is not None:
+            raise SettingsError(
+                f"--weights names one network's file, but '{model}' combines {' and '.join(spec.members)}: "
+                f"choose one network with --model to use your own weights."
+            )
+        from core.combine import CombinedSegmenter  # imported here: core.combine builds on this module
+
+        members = [get_segmenter(name, device, progress=progress, allow_download=allow_download) for name in spec.members]
+        return CombinedSegmenter(spec, members)
     resolved = select_device(device)
     key = (model, str(resolved), str(Path(weights_path).resolve()) if weights_path else None)
     with _segmenters_lock:

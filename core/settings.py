@@ -55,6 +55,9 @@ class Settings:
     """Base of the settings dataclasses: type and range checks, dict round trip, field descriptions."""
 
     KIND = "settings"  # used in messages, e.g. "refinement"
+    #: The attribute of a registry entry (core.weights.ModelSpec) holding this class's values measured best
+    #: for that model, or "" when the class has no per-model values.
+    MODEL_FIELD = ""
 
     def __post_init__(self) -> None:
         """Check types and ranges of every field; raises SettingsError naming the field and range."""
@@ -80,6 +83,12 @@ class Settings:
     def to_dict(self) -> dict[str, bool | float]:
         """Plain dict of all fields (JSON-serialisable), e.g. for saving a preset."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def for_model(cls: type[S], spec: Any, **changes: Any) -> S:
+        """The values measured best for the registry entry `spec` (class defaults elsewhere), with `changes`."""
+        measured = getattr(spec, cls.MODEL_FIELD, {}) if cls.MODEL_FIELD else {}
+        return cls(**{**measured, **changes})
 
     @classmethod
     def from_dict(cls: type[S], d: Mapping[str, Any]) -> S:

@@ -17,7 +17,9 @@ import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
 from pathlib import Path
 
 import torch
@@ -35,27 +37,100 @@ ProgressCallback = Callable[[int, "int | None"], None]  # (bytes done, total byt
 
 
 @dataclass(frozen=True)
+class InputFacts:
+    """How a model's weights expect the photo and what they return (kept beside the weights entry, as timm does).
+
+    `size` is the reference input: the side of a square input (`square`), or else the short side of an input
+    that keeps the photo's aspect, both sides rounded down to a multiple of `multiple`; a photo whose short
+    side is at most `size` and whose long side is at least `size` keeps its own size (MODNet's reference
+    rule). Pixels are resampled with `resample` ("lanczos" as Pillow does; "area": OpenCV's area filter when
+    shrinking and bilinear when enlarging, because an area (or PyTorch 'area') upscale repeats pixels in
+    blocks, and MODNet fed such a blocky small photo loses the person), divided by
+    the resized image's maximum (`scale` "max") or by 255 ("255"), then normalised by `mean` and `std`.
+    `output` "saliency" is a probability map that is min–max normalised; "matte" is an alpha matte used as
+    it is. `mirror_combine` joins a mirrored pass: "max" keeps what either view finds, "mean" averages.
+    """
+
+    size: int = 320
+    square: bool = True
+    multiple: int = 32
+    resample: Literal["lanczos", "area"] = "lanczos"  # "area": OpenCV's area when shrinking, bilinear when enlarging
+    scale: Literal["max", "255"] = "max"
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    output: Literal["saliency", "matte"] = "saliency"
+    mirror_combine: Literal["max", "mean"] = "max"
+
+
+U2NET_INPUT = InputFacts()
+#: Refinement measured best for U²-Net's masks (bench.quality); the class defaults are the default model's.
+U2NET_REFINE = {"edge_aware": True, "matting_band_pct": 1.5}
+MODNET_INPUT = InputFacts(
+    size=512, square=False, resample="area", scale="255", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+    output="matte", mirror_combine="mean",
+)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """A named model: its file, checksum, address, and the preprocessing facts its weights expect."""
+    """A named model: its file, checksum, address, preprocessing facts and the settings measured best for it.
+
+    `inference` and `refine` hold the fields of InferenceSettings / RefineSettings whose best value for this
+    model differs from the class default (chosen by `bench.quality`). A combination (`members` not empty)
+    has no file of its own: it runs its member models and joins their outputs (core.combine).
+    """
 
     name: str
-    architecture: str  # key of core.model.ARCHITECTURES
+    architecture: str  # "u2net", "u2netp", "modnet" or "combination"
     filename: str
     md5: str
     url: str
     description: str
     size_mb: float
-    input_size: int = 320
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
+    input: InputFacts = U2NET_INPUT
     bundled: bool = False
+    good_at: str = ""
+    inference: Mapping[str, bool | float] = field(default_factory=dict)
+    refine: Mapping[str, bool | float] = field(default_factory=dict)
+    members: tuple[str, ...] = ()
+
+    @property
+    def input_size(self) -> int:
+        """The reference network input in pixels (square side or short side, see InputFacts)."""
+        return self.input.size
 
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
         ModelSpec(
+            name="auto",
+            architecture="combination",
+            filename="",
+            md5="",
+            url="",
+            description="Portrait + U²-Net: MODNet and U²-Net† together, each trusted where it is stronger (bundled).",
+            size_mb=30.5,
+            bundled=True,
+            good_at="everything: keeps the whole person in tight portraits and finds small people in wide scenes",
+            members=("modnet", "u2netp"),
+        ),
+        ModelSpec(
+            name="modnet",
+            architecture="modnet",
+            filename="modnet.onnx",
+            md5="d0ded73e80bc0d38a64e2286486e4ea3",
+            url="",
+            description="MODNet, 6.5 M parameters: portrait matting network (bundled).",
+            size_mb=25.9,
+            input=MODNET_INPUT,
+            inference={"pad": False, "input_size": 512},
+            bundled=True,
+            good_at="portraits where the person fills much of the frame: whole shoulders, clothes and hair",
+        ),
+        ModelSpec(
             name="u2netp",
+            refine=U2NET_REFINE,
             architecture="u2netp",
             filename="u2netp.onnx",
             md5="8e83ca70e441ab06c318d82300c84806",
@@ -63,29 +138,35 @@ REGISTRY: dict[str, ModelSpec] = {
             description="U²-Net† lite, 1.1 M parameters: fast general salient-object model (bundled).",
             size_mb=4.6,
             bundled=True,
+            good_at="people who are small in the picture, groups and scenes",
         ),
         ModelSpec(
             name="u2net",
+            refine=U2NET_REFINE,
             architecture="u2net",
             filename="u2net.onnx",
             md5="60024c5c889badc19c04ad937298a77b",
             url=RELEASE_URL + "u2net.onnx",
             description="Full U²-Net, 44 M parameters: general salient objects, finer than u2netp.",
             size_mb=176.0,
+            good_at="general objects (download)",
         ),
         ModelSpec(
             name="u2net_human_seg",
+            refine=U2NET_REFINE,
             architecture="u2net",
             filename="u2net_human_seg.onnx",
             md5="c09ddc2e0104f800e3e1bb4652583d1f",
             url=RELEASE_URL + "u2net_human_seg.onnx",
-            description="Full U²-Net trained on people: the best choice for portraits.",
+            description="Full U²-Net trained on people (not measured here: a 176 MB download).",
             size_mb=176.0,
+            good_at="people (download; not measured here)",
         ),
     )
 }
-DEFAULT_MODEL = "u2netp"
-RECOMMENDED_PORTRAIT_MODEL = "u2net_human_seg"
+DEFAULT_MODEL = "auto"
+#: The bundled single network that any machine can fall back to.
+FALLBACK_MODEL = "u2netp"
 
 
 def get_spec(name: str) -> ModelSpec:
@@ -204,6 +285,11 @@ def ensure_weights(
     found = find_weights(spec)
     if found is not None:
         return found
+    if spec.bundled or not spec.url:
+        raise WeightsUnavailableError(
+            f"The bundled weights file {spec.filename} of '{spec.name}' is missing from {PROJECT_WEIGHTS_DIR}. "
+            f"Restore it from the repository (git checkout -- weights/{spec.filename}) or reinstall Portrait Studio."
+        )
     if not allow_download:
         raise WeightsUnavailableError(
             f"The weights of '{spec.name}' ({spec.filename}, {spec.size_mb:.0f} MB) are not on this machine. "
@@ -353,6 +439,8 @@ def load_weights(
 ) -> LoadedWeights:
     """Load the named model (from `path` when given), md5-checking files of known models first."""
     spec = get_spec(name)
+    if spec.members:
+        raise WeightsError(f"'{name}' combines {' and '.join(spec.members)}: load each of them instead.")
     if path is not None:
         file = Path(path).expanduser()
         if not file.is_file():
@@ -362,7 +450,13 @@ def load_weights(
     if file.name == spec.filename:
         verify_md5(file, spec)
     suffix = file.suffix.lower()
-    if suffix == ".onnx":
+    if spec.architecture == "modnet":
+        if suffix != ".onnx":
+            raise WeightsError(f"{file}: MODNet weights must be the .onnx file ({spec.filename}).")
+        from core.modnet import modnet_from_onnx  # imported here: only MODNet users pay for it
+
+        model = modnet_from_onnx(file)
+    elif suffix == ".onnx":
         model = model_from_onnx(file, spec.architecture)
     elif suffix in (".pth", ".pt"):
         model = model_from_pth(file, spec.architecture)

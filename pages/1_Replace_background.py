@@ -60,8 +60,8 @@ if photo is None:
 with friendly_errors():
     with st.status(f"Cutting out {md_escape(photo.name)}…", expanded=False) as status:
         timer = StageTimer()
-        analysis = analyse(photo, segmenter, inference_settings())
-        raw, alpha = analysis.alphas(refine_settings(), timer)
+        analysis = analyse(photo, segmenter, inference_settings(segmenter))
+        raw, alpha = analysis.alphas(refine_settings(segmenter), timer)
         finishing = finish_settings()
         background = background_choice()
         with timer.stage("composite"):

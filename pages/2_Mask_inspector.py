@@ -13,7 +13,10 @@ from core.pipeline import render
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings
 from ui.compare import image_comparison
-from ui.engine import analyse
+from core.inspection import resize_alpha
+from core.weights import DEFAULT_MODEL
+from ui.engine import analyse, shared_segmenter
+from ui.text import md_escape
 from ui.layout import friendly_errors, require_photo, setup_page
 from ui.state import SETTINGS_PREFIXES, background_choice, finish_settings, inference_settings, refine_settings
 
@@ -22,18 +25,33 @@ COMPARISONS = {
     "overlay": "Original ↔ mask overlay",
     "masks": "Raw ↔ refined mask",
     "option": "One setting off ↔ on",
+    "networks": "Compare networks",
 }
 SWITCHES = {  # every on/off setting, for the "off ↔ on" comparison
     f"{SETTINGS_PREFIXES[cls]}.{spec.name}": (cls, spec) for cls in SETTINGS_PREFIXES for spec in cls.field_specs()
     if spec.type is bool
 }
 
+
+
+def network_views(pair, combined, shape: tuple[int, int], settings: RefineSettings) -> dict[str, np.ndarray]:
+    """Each network's raw output (run now if the combination did not need it) and the combination's refined
+    mask, as grey uint8 images of `shape`."""
+    parts = {name: combined.parts.get(name) for name in pair.members}
+    for name, part in parts.items():
+        if part is None:
+            parts[name] = analyse(photo, pair.members[name]).prediction
+    views = {f"{name} (raw)": mask_image(resize_alpha(part, shape)) for name, part in parts.items()}
+    views[f"{combined.model}: {combined.decision.chosen}, refined"] = mask_image(combined.preview_alphas(settings)[1])
+    return views
+
+
 segmenter = setup_page("Mask inspector", ":material/compare:")
 photo = require_photo()
 
 with friendly_errors():
-    analysis = analyse(photo, segmenter, inference_settings())
-    settings, finishing, background = refine_settings(), finish_settings(), background_choice()
+    analysis = analyse(photo, segmenter, inference_settings(segmenter))
+    settings, finishing, background = refine_settings(segmenter), finish_settings(), background_choice()
     image = analysis.preview_image
     raw, refined = analysis.preview_alphas(settings)
 
@@ -52,6 +70,13 @@ with friendly_errors():
         if mode == "option":
             switch = st.selectbox("Setting", list(SWITCHES), format_func=lambda k: SWITCHES[k][1].label,
                                   key="inspect_switch", persist_state="session")
+        if mode == "networks":
+            pair = segmenter if analysis.parts is not None else shared_segmenter(DEFAULT_MODEL)
+            combined = analysis if analysis.parts is not None else analyse(photo, pair)
+            views = network_views(pair, combined, image.shape[:2], refine_settings(pair))
+            names = list(views)
+            left_view = st.selectbox("Left", names, index=0, key="inspect_net_left", persist_state="session")
+            right_view = st.selectbox("Right", names, index=len(names) - 1, key="inspect_net_right", persist_state="session")
     with view:
         if mode == "result":
             before, after, labels = image, result, ("Original", "Result")
@@ -59,6 +84,8 @@ with friendly_errors():
             before, after, labels = image, mask_overlay(image, refined, parse_color(color), opacity), ("Original", "Mask overlay")
         elif mode == "masks":
             before, after, labels = mask_image(raw), mask_image(refined), ("Raw network mask", "Refined mask")
+        elif mode == "networks":
+            before, after, labels = views[left_view], views[right_view], (left_view, right_view)
         else:
             cls, spec = SWITCHES[switch]
             variants = []
@@ -73,6 +100,9 @@ with friendly_errors():
                     variants.append(shown_result(refined, replace(finishing, **{spec.name: on})))
             before, after, labels = variants[0], variants[1], (f"{spec.label}: off", f"{spec.label}: on")
         image_comparison(before, after, before_label=labels[0], after_label=labels[1])
+        if mode == "networks":
+            st.info(f"**For this photo, {pair.spec.name} uses {combined.decision.chosen}.** "
+                    f"{md_escape(combined.decision.reason)}", icon=":material/rule:")
 
     st.subheader("Where the mask is unsure")
     band, histogram = st.columns(2)

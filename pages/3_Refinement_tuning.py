@@ -15,6 +15,7 @@ from ui.layout import friendly_errors, require_photo, settings_widgets, setup_pa
 from ui.state import (
     SETTINGS_PREFIXES,
     apply_settings,
+    forget_settings,
     background_choice,
     finish_settings,
     inference_settings,
@@ -32,7 +33,7 @@ photo = require_photo()
 
 def reset_defaults() -> None:
     for cls in SETTINGS_PREFIXES:
-        apply_settings(cls())
+        forget_settings(cls)
 
 
 def load_preset() -> None:
@@ -51,6 +52,12 @@ def load_preset() -> None:
 
 top = st.columns([1, 1, 2])
 top[0].button("Reset to defaults", on_click=reset_defaults, icon=":material/restart_alt:", key="reset")
+changed = [name for name in segmenter.spec.refine]
+top[1].caption(
+    f"Defaults in force: **{segmenter.spec.name}**'s"
+    + (f" (measured for it: {', '.join(changed)})" if changed else " (the shared defaults)")
+    + "; what you change here is kept when you switch models."
+)
 with top[2]:
     st.file_uploader("Load a preset (.json)", type=["json"], key="preset_upload", on_change=load_preset)
 message = st.session_state.pop("preset_message", None)
@@ -65,8 +72,8 @@ def tuning(analysis) -> None:
     with controls:
         for cls, title in SECTIONS.items():
             st.markdown(f"**{title}**")
-            settings_widgets(cls)
-    settings, finishing = refine_settings(), finish_settings()
+            settings_widgets(cls, cls.for_model(segmenter.spec))
+    settings, finishing = refine_settings(segmenter), finish_settings()
     timer = StageTimer()
     start = time.perf_counter()
     _, refined = analysis.preview_alphas(settings, timer)
@@ -92,11 +99,11 @@ def tuning(analysis) -> None:
             file_name="cutout.png", mime="image/png", on_click="ignore", key="tuning_cutout", icon=":material/download:",
         )
         buttons[2].download_button(
-            "Save these settings (.json)", data=preset_to_json(analysis.inference, settings, finishing), file_name="portrait-studio-preset.json",
+            "Save these settings (.json)", data=preset_to_json(*(s for s in (analysis.inference, settings, finishing) if s is not None)), file_name="portrait-studio-preset.json",
             mime="application/json", on_click="ignore", key="save_preset", icon=":material/save:",
         )
 
 
 with friendly_errors():
-    tuning(analyse(photo, segmenter, inference_settings()))
+    tuning(analyse(photo, segmenter, inference_settings(segmenter)))
 st.caption("These settings are the ones the Replace page uses.")

@@ -11,6 +11,7 @@ from core.segmentation import (
     InferenceSettings,
     Segmenter,
     get_segmenter,
+    network_frame,
     normalize_prediction,
     photo_box,
     preprocess,
@@ -160,8 +161,10 @@ def test_padded_input_repeats_the_photo_edges_out_to_the_frame():
     assert channel[160, 315] > 1.5  # the grey right half, replicated from the right edge
 
 
-class _FixedNetwork:
-    """Stands in for a Segmenter: its forward pass returns a fixed, lopsided map whatever the input."""
+class _FixedNetwork(Segmenter):
+    """A u2netp Segmenter whose forward pass returns a fixed, lopsided map whatever the input (no weights loaded)."""
+
+    spec = SPEC
 
     def __init__(self, d0: np.ndarray) -> None:
         self.d0 = d0
@@ -192,6 +195,40 @@ def test_flip_keeps_what_either_pass_finds():
     assert net.calls == 2
     assert out[10, 0] == out[10, 319] == 1.0  # a part only one pass sees is kept whole, not halved
     assert out[20, 5] == out[20, 314] == 0.5 and out.sum() == 3.0
+
+
+@pytest.mark.parametrize(
+    "shape, size, pad_pct, frame",
+    [
+        ((800, 600), None, 0.0, (672, 512)),  # short side 600 > 512: scaled to 512, long 682.7 → 672 (multiple of 32)
+        ((600, 800), None, 0.0, (512, 672)),
+        ((183, 275), None, 0.0, (512, 768)),  # both sides below 512: short side up to 512, long 769.4 → 768
+        ((400, 700), None, 0.0, (384, 672)),  # 400 ≤ 512 ≤ 700: own scale (MODNet's reference rule), 400 → 384
+        ((600, 800), 384, 0.0, (384, 512)),
+        # padded by 10 % of 800 = 80 px per side: 760×960, short side to 512: 512×646.7 → 512×640
+        ((600, 800), None, 10.0, (512, 640)),
+        ((10, 4000), None, 0.0, (32, 4000)),  # a strip at its own scale: never below one multiple of 32
+    ],
+)
+def test_network_frame_keeps_the_aspect_for_aspect_keeping_models(shape, size, pad_pct, frame):
+    assert network_frame(shape, REGISTRY["modnet"].input, size, pad_pct) == frame
+    assert network_frame(shape, SPEC.input, size, pad_pct) == ((size or 320),) * 2  # U²-Net: always square
+
+
+def test_photo_box_in_a_non_square_frame():
+    # a 600×800 photo padded by 80 px per side (760×960) in a 512×640 frame: top = round(512·80/760) = 54,
+    # left = round(640·80/960) = 53
+    assert photo_box((600, 800), (512, 640), 10.0) == (54, 53, 404, 534)
+    assert photo_box((600, 800), (512, 672), 0.0) == (0, 0, 512, 672)
+
+
+def test_modnet_preprocessing_keeps_the_aspect_and_scales_to_plus_minus_one():
+    image = np.zeros((600, 800, 3), np.uint8)
+    image[:, 400:] = 255
+    batch = preprocess(image, REGISTRY["modnet"])
+    assert batch.shape == (1, 3, 512, 672) and batch.dtype == np.float32
+    assert batch[0, :, 10, 10].tolist() == [-1.0, -1.0, -1.0]  # black → -1 ((0 - 127.5) / 127.5)
+    assert batch[0, :, 10, 660].tolist() == [1.0, 1.0, 1.0]  # white → +1, not divided by the image maximum
 
 
 def test_input_size_must_be_a_multiple_of_32():

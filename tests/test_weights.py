@@ -29,13 +29,25 @@ from tests.conftest import BUNDLED_ONNX
 
 
 def test_registry_entries_carry_file_checksum_address_and_preprocessing():
-    assert set(REGISTRY) == {"u2netp", "u2net", "u2net_human_seg"}
+    assert list(REGISTRY) == ["auto", "modnet", "u2netp", "u2net", "u2net_human_seg"]
     assert REGISTRY["u2netp"].bundled and REGISTRY["u2netp"].md5 == "8e83ca70e441ab06c318d82300c84806"
+    assert REGISTRY["modnet"].bundled and REGISTRY["modnet"].md5 == "d0ded73e80bc0d38a64e2286486e4ea3"
     assert REGISTRY["u2net_human_seg"].architecture == "u2net"
     for spec in REGISTRY.values():
-        assert spec.url.endswith("/" + spec.filename)
-        assert spec.input_size == 320 and spec.mean == (0.485, 0.456, 0.406) and spec.std == (0.229, 0.224, 0.225)
-        assert len(spec.md5) == 32 and spec.description
+        assert spec.description and spec.good_at
+        if spec.members:  # a combination: no file of its own, members that are bundled single networks
+            assert not spec.filename and all(REGISTRY[m].bundled and not REGISTRY[m].members for m in spec.members)
+            continue
+        assert len(spec.md5) == 32
+        assert spec.bundled or spec.url.endswith("/" + spec.filename)
+        if spec.architecture == "modnet":  # preprocessing facts beside the weights entry
+            facts = spec.input
+            assert (facts.size, facts.square, facts.scale, facts.output) == (512, False, "255", "matte")
+            assert facts.mean == facts.std == (0.5, 0.5, 0.5) and facts.mirror_combine == "mean"
+        else:
+            facts = spec.input
+            assert (facts.size, facts.square, facts.scale, facts.output) == (320, True, "max", "saliency")
+            assert facts.mean == (0.485, 0.456, 0.406) and facts.std == (0.229, 0.224, 0.225)
     with pytest.raises(WeightsError, match="choose one of"):
         get_spec("u3net")
 

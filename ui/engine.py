@@ -23,12 +23,13 @@ from core.imageio import DecodedImage, decode_image
 from core.inspection import PREVIEW_SIDE, preview_copy, resize_alpha
 from core.pipeline import StageTimer, alpha_from_prediction, predict
 from core.refine import RefineSettings
+from core.combine import CombinedOutput, CombinedSegmenter, Decision
 from core.segmentation import InferenceSettings, Segmenter, get_segmenter
 
 K = TypeVar("K")
 V = TypeVar("V")
 DECODED_ENTRIES = 6  # a 24 MP photo decodes to 72 MB: 6 entries bound this cache to ~430 MB
-PREDICTION_ENTRIES = 256  # 320×320 float32 = 400 kB each: ~100 MB at most
+PREDICTION_ENTRIES = 128  # U²-Net 320×320 float32 = 400 kB; MODNet ≤ 512×~900 float32 ≈ 1.8 MB: ~230 MB at most
 PREVIEW_ENTRIES = 32  # at most 1280×960×3 bytes (3.7 MB) each
 ALPHA_ENTRIES = 3  # full-resolution (raw, refined) pairs: 8 bytes per pixel, 96 MB each at 12 MP
 
@@ -78,7 +79,7 @@ class LRUCache(Generic[K, V]):
 @dataclass
 class Caches:
     decoded: LRUCache[str, tuple[DecodedImage, float]] = field(default_factory=lambda: LRUCache(DECODED_ENTRIES))
-    predictions: LRUCache[tuple[str, str, str, InferenceSettings], tuple[np.ndarray, dict[str, float]]] = field(
+    predictions: LRUCache[tuple, tuple[np.ndarray | CombinedOutput, dict[str, float]]] = field(
         default_factory=lambda: LRUCache(PREDICTION_ENTRIES)
     )
     previews: LRUCache[str, np.ndarray] = field(default_factory=lambda: LRUCache(PREVIEW_ENTRIES))
@@ -94,7 +95,7 @@ def shared_caches() -> Caches:
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def shared_segmenter(model: str, device: str = "auto") -> Segmenter:
+def shared_segmenter(model: str, device: str = "auto") -> Segmenter | CombinedSegmenter:
     """The model, loaded once per process for every page and session (weights must be on disk)."""
     print(f"[portrait-studio] loading model {model} on {device}", file=sys.stderr, flush=True)
     return get_segmenter(model, device, allow_download=False)
@@ -124,7 +125,9 @@ class Analysis:
     timings: dict[str, float]  # decode/preprocess/inference seconds of the run that computed them
     computed_now: bool
     model: str
-    inference: InferenceSettings
+    inference: InferenceSettings | None  # None: a combination, whose members use their own
+    parts: dict[str, np.ndarray] | None = None  # a combination's member outputs that ran, by network name
+    decision: Decision | None = None  # a combination's choice for this photo
 
     @property
     def image(self) -> np.ndarray:
@@ -157,9 +160,12 @@ class Analysis:
         return alpha_from_prediction(self.prediction, shape, settings, source, timer, self.preview_image)
 
 
-def analyse(upload: Upload, segmenter: Segmenter, inference: InferenceSettings | None = None) -> Analysis:
-    """Decode `upload` and run the network on it (default InferenceSettings()), cached by the upload's digest."""
-    inference = inference if inference is not None else InferenceSettings()
+def analyse(upload: Upload, segmenter: Segmenter | CombinedSegmenter, inference: InferenceSettings | None = None) -> Analysis:
+    """Decode `upload` and run the network on it (default: the model's own network input), cached by the
+    upload's digest. A combination reuses (and caches) each member network's analysis."""
+    if isinstance(segmenter, CombinedSegmenter):
+        return _analyse_combined(upload, segmenter)
+    inference = segmenter.settings(inference)
     decoded, decode_seconds = decode_upload(upload)
     key = (upload.digest, segmenter.spec.name, str(segmenter.device), inference)
 
@@ -172,3 +178,25 @@ def analyse(upload: Upload, segmenter: Segmenter, inference: InferenceSettings |
     (prediction, timings), computed = shared_caches().predictions.get_or_create(key, run_network)
     timings = {"decode": decode_seconds, **timings}
     return Analysis(upload, decoded, prediction, timings, computed, segmenter.spec.name, inference)
+
+
+def _analyse_combined(upload: Upload, segmenter: CombinedSegmenter) -> Analysis:
+    """The combination's Analysis: its output, the member outputs that ran and its Decision (cached like one network's)."""
+    decoded, decode_seconds = decode_upload(upload)
+    key = (upload.digest, segmenter.spec.name, str(segmenter.device), None)
+
+    def run_networks() -> tuple[CombinedOutput, dict[str, float]]:
+        timer = StageTimer()
+        with timer.stage("preprocess"):
+            batches = segmenter.prepare(decoded.rgb)
+        with timer.stage("inference"):
+            output = segmenter.run(batches, decoded.rgb.shape[:2])
+        for part in output.parts.values():
+            part.flags.writeable = False
+        return output, dict(timer.seconds)
+
+    (output, timings), computed = shared_caches().predictions.get_or_create(key, run_networks)
+    return Analysis(
+        upload, decoded, output.prediction, {"decode": decode_seconds, **timings}, computed, segmenter.spec.name, None,
+        parts=output.parts, decision=output.decision,
+    )

@@ -11,9 +11,10 @@ from itertools import groupby
 import streamlit as st
 
 from core.errors import PortraitStudioError, WeightsError
+from core.combine import CombinedSegmenter
 from core.segmentation import InferenceSettings, Segmenter
 from core.settings import Settings
-from core.weights import DEFAULT_MODEL, RECOMMENDED_PORTRAIT_MODEL, REGISTRY, download_weights, find_weights
+from core.weights import DEFAULT_MODEL, FALLBACK_MODEL, REGISTRY, download_weights, find_weights
 from ui.engine import Upload, shared_segmenter
 from ui.state import MODEL, current_photo, settings_key, store_widget_value, stored_key
 from ui.text import md_escape
@@ -48,10 +49,16 @@ def friendly_errors() -> Iterator[Outcome]:
 
 def _model_label(name: str) -> str:
     spec = REGISTRY[name]
+    if spec.members:
+        return f"{name}: portrait + U²-Net (bundled, default)" if name == DEFAULT_MODEL else f"{name} (bundled)"
     if spec.bundled:
-        return f"{name} (bundled, fast)"
-    suffix = " — best for portraits" if name == RECOMMENDED_PORTRAIT_MODEL else ""
-    return f"{name}{suffix}" + ("" if find_weights(spec) else f" ({spec.size_mb:.0f} MB download)")
+        return f"{name} (bundled)"
+    return name + ("" if find_weights(spec) else f" ({spec.size_mb:.0f} MB download)")
+
+
+def _models_help() -> str:
+    """What each model is good at, for the model selector's help."""
+    return "  \n".join(f"**{name}**: {spec.good_at}." for name, spec in REGISTRY.items())
 
 
 def _offer_download(name: str) -> None:
@@ -73,16 +80,18 @@ def _offer_download(name: str) -> None:
             st.rerun()
 
 
-def settings_widgets(cls: type[Settings]) -> None:
+def settings_widgets(cls: type[Settings], defaults: Settings | None = None) -> None:
     """A toggle per group switch and a slider per value of `cls`, each with its one-line help from core.
 
-    Values are kept under `stored_key` (defaults the first time), so every page reads the same ones.
+    A widget shows the user's value (kept under `stored_key` once changed, so every page reads the same
+    ones), else the value of `defaults` (the model's, see Settings.for_model; the class defaults if None).
     """
+    defaults = defaults if defaults is not None else cls()
     for _, specs in groupby(cls.field_specs(), key=lambda s: s.group):
         with st.container(border=True):
             for spec in specs:
                 key = settings_key(cls, spec.name)
-                st.session_state[key] = st.session_state.setdefault(stored_key(key), spec.default)
+                st.session_state[key] = st.session_state.get(stored_key(key), getattr(defaults, spec.name))
                 common = {"key": key, "help": spec.help, "on_change": store_widget_value, "args": (key,)}
                 if spec.type is bool:
                     st.toggle(spec.label, **common)
@@ -90,38 +99,43 @@ def settings_widgets(cls: type[Settings]) -> None:
                     st.slider(spec.label, float(spec.min), float(spec.max), step=float(spec.step), format="%g", **common)
 
 
-def model_sidebar() -> Segmenter:
+def model_sidebar() -> Segmenter | CombinedSegmenter:
     """The sidebar on every page: choose the model, see what is loaded; returns the segmenter to use."""
     with st.sidebar:
         st.subheader("Model")
         name = st.selectbox(
             "Segmentation model", list(REGISTRY), key=MODEL, persist_state="session", format_func=_model_label,
-            help=f"{RECOMMENDED_PORTRAIT_MODEL} is trained on people and is the recommended model for portraits "
-            f"when its weights are available; {DEFAULT_MODEL} is bundled and fastest.",
+            help=_models_help(),
         )
-        if find_weights(REGISTRY[name]) is None:
+        spec = REGISTRY[name]
+        if not spec.members and find_weights(spec) is None:
             _offer_download(name)
             name = DEFAULT_MODEL
-        elif name != RECOMMENDED_PORTRAIT_MODEL:
-            st.caption(f"Tip: **{RECOMMENDED_PORTRAIT_MODEL}** (trained on people) gives better portraits.")
         try:
             segmenter = shared_segmenter(name)
         except WeightsError as exc:
             st.error(md_escape(str(exc)))
-            segmenter = shared_segmenter(DEFAULT_MODEL)
-        weights = segmenter.weights
+            segmenter = shared_segmenter(FALLBACK_MODEL)
+        spec = segmenter.spec
         st.markdown(
-            f"**{weights.spec.name}** · {segmenter.parameters / 1e6:.2f} M parameters · `{segmenter.device}`  \n"
-            f"{weights.spec.description}"
+            f"**{spec.name}** · {segmenter.parameters / 1e6:.2f} M parameters · `{segmenter.device}`  \n"
+            f"{spec.description}  \n*Good at:* {spec.good_at}."
         )
-        st.caption(f"Weights: `{weights.path}`")
+        paths = segmenter.paths if isinstance(segmenter, CombinedSegmenter) else [str(segmenter.weights.path)]
+        st.caption("Weights: " + ", ".join(f"`{path}`" for path in paths))
         with st.expander("Network input"):
-            st.caption("How the photo is shown to the network; changing these runs it again.")
-            settings_widgets(InferenceSettings)
+            if isinstance(segmenter, CombinedSegmenter):
+                st.caption(
+                    f"**{spec.name}** shows the photo to each network the way measured best for it. "
+                    "Choose a single network above to change how it sees the photo."
+                )
+            else:
+                st.caption("How the photo is shown to the network; changing these runs it again.")
+                settings_widgets(InferenceSettings, InferenceSettings.for_model(spec))
     return segmenter
 
 
-def setup_page(title: str, icon: str) -> Segmenter:
+def setup_page(title: str, icon: str) -> Segmenter | CombinedSegmenter:
     """Page config + title + sidebar; returns the shared segmenter."""
     st.set_page_config(page_title=f"{title} · Portrait Studio", page_icon=icon, layout="wide")
     st.title(title)

@@ -6,18 +6,21 @@ a page switch; every page reads the same values through the functions below.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
 
+from core.combine import CombinedSegmenter
 from core.composite import Background, parse_color
 from core.errors import PortraitStudioError, SettingsError
 from core.finishing import FinishSettings
 from core.refine import RefineSettings
-from core.segmentation import InferenceSettings
+from core.segmentation import InferenceSettings, Segmenter
 from core.settings import Settings
+from core.weights import ModelSpec
 from ui.engine import Upload, decode_upload
 from ui.text import md_escape
 
@@ -101,17 +104,21 @@ def store_widget_value(widget_key: str) -> None:
     st.session_state[stored_key(widget_key)] = st.session_state[widget_key]
 
 
-def current_settings(cls: type[S]) -> S:
-    """The current settings of class `cls`: widget values from any page, defaults for the rest."""
-    values = {
-        spec.name: st.session_state.get(stored_key(settings_key(cls, spec.name)), spec.default)
-        for spec in cls.field_specs()
-    }
+def changed_values(cls: type[Settings]) -> dict[str, bool | float]:
+    """The fields of `cls` the user has set (on any page, or by loading a preset), by name."""
+    stored = {spec.name: stored_key(settings_key(cls, spec.name)) for spec in cls.field_specs()}
+    return {name: st.session_state[key] for name, key in stored.items() if key in st.session_state}
+
+
+def current_settings(cls: type[S], spec: ModelSpec | None = None) -> S:
+    """The current settings of class `cls`: what the user set, and for the rest the values measured best
+    for the model `spec` (core.weights.ModelSpec; the class defaults when None)."""
+    defaults = cls.for_model(spec) if spec is not None else cls()
     try:
-        return cls(**values)
+        return dataclasses.replace(defaults, **changed_values(cls))
     except SettingsError as exc:  # e.g. black point moved above white point: say so, keep going
         st.warning(f"{md_escape(str(exc))} Using the defaults for now.")
-        return cls()
+        return defaults
 
 
 def apply_settings(settings: Settings) -> None:
@@ -120,14 +127,15 @@ def apply_settings(settings: Settings) -> None:
         st.session_state[stored_key(settings_key(type(settings), name))] = value
 
 
-def refine_key(name: str) -> str:
-    """Session key of the widget for the RefineSettings field `name`."""
-    return settings_key(RefineSettings, name)
+def forget_settings(cls: type[Settings]) -> None:
+    """Drop every value the user set for `cls`, so the model's defaults apply again (a callback)."""
+    for spec in cls.field_specs():
+        st.session_state.pop(stored_key(settings_key(cls, spec.name)), None)
 
 
-def refine_settings() -> RefineSettings:
-    """The current mask-refinement settings."""
-    return current_settings(RefineSettings)
+def refine_settings(segmenter: Segmenter | CombinedSegmenter | None = None) -> RefineSettings:
+    """The current mask-refinement settings (over the defaults of `segmenter`'s model)."""
+    return current_settings(RefineSettings, segmenter.spec if segmenter is not None else None)
 
 
 def finish_settings() -> FinishSettings:
@@ -135,9 +143,12 @@ def finish_settings() -> FinishSettings:
     return current_settings(FinishSettings)
 
 
-def inference_settings() -> InferenceSettings:
-    """The current network-input settings (padding, mirrored pass, input size)."""
-    return current_settings(InferenceSettings)
+def inference_settings(segmenter: Segmenter | CombinedSegmenter) -> InferenceSettings | None:
+    """The current network-input settings for `segmenter`'s model; None for a combination (whose members
+    use the network input measured best for each)."""
+    if isinstance(segmenter, CombinedSegmenter):
+        return None
+    return current_settings(InferenceSettings, segmenter.spec)
 
 
 def preset_to_json(*settings: Settings) -> str:
@@ -146,13 +157,14 @@ def preset_to_json(*settings: Settings) -> str:
 
 
 def preset_from_json(text: bytes | str) -> list[Settings]:
-    """One settings object per group in SETTINGS_PREFIXES order, from a preset file (missing groups and
-    fields take their defaults); a flat object (older presets) holds refinement settings only."""
+    """One settings object per group the preset file holds, in SETTINGS_PREFIXES order (missing fields take
+    their defaults; a group the file lacks, e.g. the network input of a preset saved with a combination, is
+    left as it is); a flat object (older presets) holds refinement settings only."""
     data = json.loads(text)
     groups = {prefix: cls for cls, prefix in SETTINGS_PREFIXES.items()}
     if not (isinstance(data, dict) and data and set(data) <= set(groups)):
         data = {"refine": data}
-    return [cls.from_dict(data.get(prefix, {})) for prefix, cls in groups.items()]
+    return [cls.from_dict(data[prefix]) for prefix, cls in groups.items() if prefix in data]
 
 
 def background_choice() -> Background:
