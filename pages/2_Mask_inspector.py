@@ -37,7 +37,7 @@ SWITCHES = {  # every on/off setting, for the "off ↔ on" comparison
 def network_views(pair, combined, shape: tuple[int, int], settings: RefineSettings) -> dict[str, np.ndarray]:
     """Each network's raw output (run now if the combination did not need it) and the combination's refined
     mask, as grey uint8 images of `shape`."""
-    parts = {name: combined.parts.get(name) for name in pair.members}
+    parts = {member.spec.name: combined.parts.get(member.spec.name) for member in (pair.salient, pair.portrait)}
     for name, part in parts.items():
         if part is None:
             parts[name] = analyse(photo, pair.members[name]).prediction
@@ -68,7 +68,9 @@ with friendly_errors():
         opacity = st.slider("Overlay opacity", 0.0, 1.0, 0.6, 0.05, key="overlay_opacity", persist_state="session")
         st.caption("The overlay tints what the mask calls background.")
         if mode == "option":
-            switch = st.selectbox("Setting", list(SWITCHES), format_func=lambda k: SWITCHES[k][1].label,
+            # a combination has no network-input settings of its own (each network gets its measured best)
+            offered = [k for k, (cls, _) in SWITCHES.items() if cls is not InferenceSettings or analysis.inference is not None]
+            switch = st.selectbox("Setting", offered, format_func=lambda k: SWITCHES[k][1].label,
                                   key="inspect_switch", persist_state="session")
         if mode == "networks":
             pair = segmenter if analysis.parts is not None else shared_segmenter(DEFAULT_MODEL)

@@ -30,6 +30,15 @@ def segmenter():
     return get_segmenter("u2netp", "cpu", allow_download=False)
 
 
+@pytest.fixture(scope="session")
+def default_segmenter():
+    """The shared CPU segmenter of the default model (the combination of the bundled MODNet and u2netp)."""
+    from core.segmentation import get_segmenter
+    from core.weights import DEFAULT_MODEL
+
+    return get_segmenter(DEFAULT_MODEL, "cpu", allow_download=False)
+
+
 @pytest.fixture
 def dev_set() -> Path:
     """The hand-labelled dev portraits, or a skip saying why they are absent."""

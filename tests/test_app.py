@@ -29,11 +29,12 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import core.segmentation
+import core.weights
 import ui.engine
 import ui.state
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings
-from ui.state import refine_key
+from ui.state import settings_key
 from core.finishing import FinishSettings
 from ui.text import md_escape
 
@@ -44,6 +45,11 @@ INSPECT = "pages/2_Mask_inspector.py"
 TUNING = "pages/3_Refinement_tuning.py"
 PAGES = (REPLACE, INSPECT, TUNING)
 TIMEOUT = 60
+
+
+def refine_key(name: str) -> str:
+    """Session key of the Tuning page's widget for the RefineSettings field `name`."""
+    return settings_key(RefineSettings, name)
 
 
 # ------------------------------------------------------------------------------------------ photos
@@ -189,8 +195,12 @@ def assert_no_exception(at: AppTest) -> AppTest:
     return at
 
 
-def new_app() -> AppTest:
-    return assert_clean(AppTest.from_file(HOME, default_timeout=TIMEOUT).run())
+def new_app(model: str | None = None) -> AppTest:
+    """A new session on Home; `model` chooses a model in the sidebar first (default: the default model)."""
+    at = AppTest.from_file(HOME, default_timeout=TIMEOUT)
+    if model is not None:
+        at.session_state[ui.state.MODEL] = model
+    return assert_clean(at.run())
 
 
 def go(at: AppTest, page: str) -> AppTest:
@@ -201,9 +211,9 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png", key: st
     return at.file_uploader(key=key).set_value((name, data, mime)).run()
 
 
-def open_with_photo(name: str, data: bytes, mime: str = "image/png") -> AppTest:
-    """A new session on the Replace page with `data` uploaded; checked clean."""
-    at = new_app()
+def open_with_photo(name: str, data: bytes, mime: str = "image/png", model: str | None = None) -> AppTest:
+    """A new session on the Replace page with `data` uploaded (with `model` chosen, if given); checked clean."""
+    at = new_app(model)
     assert_clean(go(at, REPLACE))
     return assert_clean(upload(at, name, data, mime))
 
@@ -269,9 +279,11 @@ def test_home_renders_title_links_and_demo(media):
     assert [link.proto.page for link in links] == ["Replace_background", "Mask_inspector", "Refinement_tuning"]
     assert all(link.proto.page_script_hash for link in links)
     assert len(at.image) == 0  # no demo output before the click
-    # the sidebar shows the bundled model
-    assert at.sidebar.selectbox(key="model").value == "u2netp"
-    assert "u2netp" in texts(at.sidebar.markdown)
+    # the sidebar shows the default model: the two bundled networks, with what each is good at
+    assert at.sidebar.selectbox(key="model").value == "auto"
+    assert "auto" in texts(at.sidebar.markdown) and "Good at" in texts(at.sidebar.markdown)
+    assert "modnet.onnx" in at.sidebar.caption[0].value and "u2netp.onnx" in at.sidebar.caption[0].value
+    assert "recommended" not in at.sidebar.selectbox(key="model").help  # nothing that is not installed is recommended
 
     assert_clean(at.button(key="demo").click().run())
     assert len(at.image) == 2
@@ -345,7 +357,7 @@ def test_replace_upload_shows_original_mask_result_and_downloads(media, astronau
     listed = re.findall(r"^\| (\w+) \| \d+ ms \|$", table, flags=re.M)
     assert listed == ["decode", "preprocess", "inference", "resize", "refine", "composite"]  # encode: on click
     assert re.search(r"\| inference \| \d+ ms \|", table)
-    assert "u2netp" in expander.caption[0].value
+    assert "Model auto" in expander.caption[0].value
 
     buttons = {b.key: b for b in at.get("download_button")}
     assert {key: b.label for key, b in buttons.items()} == {
@@ -483,13 +495,13 @@ def test_model_loads_once_and_every_page_shares_it(monkeypatch, analyse_calls, a
         assert_clean(go(at, TUNING))
         second = new_app()  # another browser session
         assert_clean(second.button(key="demo").click().run())
-        assert loads.calls == 1
+        assert loads.calls == 2  # the default model's two networks, once each
         segmenters = {id(args[1]) for args in analyse_calls.args}
         assert len(segmenters) == 1 and analyse_calls.calls >= 4
         shared = analyse_calls.args[0][1]
-        assert ui.engine.shared_segmenter("u2netp") is shared
-        assert list(core.segmentation._segmenters) == [("u2netp", "cpu", None)]
-        assert core.segmentation._segmenters[("u2netp", "cpu", None)] is shared
+        assert ui.engine.shared_segmenter("auto") is shared
+        assert list(core.segmentation._segmenters) == [("modnet", "cpu", None), ("u2netp", "cpu", None)]
+        assert list(shared.members.values()) == list(core.segmentation._segmenters.values())
     finally:
         ui.engine.shared_segmenter.clear()  # later tests get the segmenter of the restored store
 
@@ -501,9 +513,9 @@ def test_sidebar_model_without_weights_falls_back_to_bundled(monkeypatch, tmp_pa
     assert_no_exception(at.sidebar.selectbox(key="model").set_value("u2net").run())
     assert not at.error
     assert "not on this machine yet" in at.sidebar.info[0].value
-    assert "u2netp" in at.sidebar.info[0].value
+    assert "using **auto** meanwhile" in at.sidebar.info[0].value
     assert at.sidebar.button(key="download_weights").label.startswith("Download ")
-    assert len(at.image) == 3 and "u2netp" in at.expander[0].caption[0].value
+    assert len(at.image) == 3 and "Model auto" in at.expander[0].caption[0].value
     assert forward_calls.calls == calls  # same model, same photo: served from the cache
 
 
@@ -555,7 +567,7 @@ def tuning(media, astronaut_png) -> AppTest:
 
 def test_tuning_widgets_cover_every_setting(tuning, media):
     at = tuning
-    for cls in (InferenceSettings, RefineSettings, FinishSettings):  # inference: in the sidebar
+    for cls in (RefineSettings, FinishSettings):  # the default model's network input is fixed (no widgets)
         defaults = cls().to_dict()
         for spec in cls.field_specs():
             key = ui.state.settings_key(cls, spec.name)
@@ -571,12 +583,33 @@ def test_tuning_widgets_cover_every_setting(tuning, media):
     assert all(media.image(p).shape[:2] == (512, 512) for p in previews)
     assert [b.key for b in at.get("download_button")] == ["tuning_mask", "tuning_cutout", "save_preset"]
     saved = json.loads(media.download(at.get("download_button")[2]))
-    assert saved == {
-        "inference": InferenceSettings().to_dict(), "refine": RefineSettings().to_dict(), "finish": FinishSettings().to_dict()
-    }
+    assert saved == {"refine": RefineSettings().to_dict(), "finish": FinishSettings().to_dict()}
+    assert "Defaults in force: **auto**'s (the shared defaults)" in texts(at.caption)
     with Image.open(io.BytesIO(media.download(at.get("download_button")[1]))) as img:
         assert (img.mode, img.size) == ("RGBA", (512, 512))
     assert "the ones the Replace page uses" in texts(at.caption)
+
+
+def test_a_single_network_brings_its_own_defaults_and_network_input(media, astronaut_png):
+    at = open_with_photo("astronaut.png", astronaut_png, model="u2netp")
+    assert_clean(go(at, TUNING))
+    spec = core.weights.REGISTRY["u2netp"]
+    for cls in (InferenceSettings, RefineSettings):  # inference: in the sidebar
+        defaults = cls.for_model(spec).to_dict()
+        for field in cls.field_specs():
+            key = ui.state.settings_key(cls, field.name)
+            widget = at.toggle(key=key) if field.type is bool else at.slider(key=key)
+            assert widget.value == pytest.approx(defaults[field.name]), field.name
+    assert at.toggle(key=refine_key("edge_aware")).value is True  # U²-Net's own: edge snapping on
+    assert "Defaults in force: **u2netp**'s (measured for it: edge_aware, matting_band_pct)" in texts(at.caption)
+    saved = json.loads(media.download(at.get("download_button")[2]))
+    assert saved["inference"] == InferenceSettings.for_model(spec).to_dict()
+    # a value the user changed is kept across a model switch; the others follow the new model's defaults
+    assert_clean(at.slider(key=refine_key("feather_sigma_pct")).set_value(0.7).run())
+    assert_clean(at.sidebar.selectbox(key="model").set_value("modnet").run())
+    assert at.slider(key=refine_key("feather_sigma_pct")).value == pytest.approx(0.7)
+    assert at.toggle(key=refine_key("edge_aware")).value is RefineSettings().edge_aware
+    assert at.slider(key=ui.state.settings_key(InferenceSettings, "input_size")).value == 512
 
 
 def test_tuning_reset_restores_defaults(tuning):
@@ -605,9 +638,8 @@ def test_tuning_preset_upload_applies_values(tuning, media):
     assert at.slider(key=refine_key("black_point")).value == pytest.approx(RefineSettings().black_point)
     assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) != before
     saved = json.loads(media.download(at.get("download_button")[2]))
-    assert saved == {  # round trip: every group, the flat (older) preset's values under "refine"
-        "inference": InferenceSettings().to_dict(), "refine": RefineSettings(**preset).to_dict(),
-        "finish": FinishSettings().to_dict(),
+    assert saved == {  # round trip: every group of the default model, the flat (older) preset's values under "refine"
+        "refine": RefineSettings(**preset).to_dict(), "finish": FinishSettings().to_dict(),
     }
 
 
@@ -815,13 +847,13 @@ def test_file_names_are_escaped_in_labels_captions_and_errors(astronaut_png):
     "switch", ["inference.pad", "refine.edge_aware", "refine.main_subject", "finish.decontaminate", "finish.light_wrap"]
 )
 def test_inspector_shows_each_setting_off_and_on(media, astronaut_png, switch):
-    at = open_with_photo("astronaut.png", astronaut_png)
+    single = switch.startswith("inference.")  # network-input switches exist for a single network only
+    at = open_with_photo("astronaut.png", astronaut_png, model="u2netp" if single else None)
     assert_clean(go(at, INSPECT))
     assert_clean(at.radio(key="inspect_mode").set_value("option").run())
     options = at.selectbox(key="inspect_switch").options
-    assert len(options) == sum(
-        spec.type is bool for cls in (InferenceSettings, RefineSettings, FinishSettings) for spec in cls.field_specs()
-    )
+    classes = (InferenceSettings, RefineSettings, FinishSettings) if single else (RefineSettings, FinishSettings)
+    assert len(options) == sum(spec.type is bool for cls in classes for spec in cls.field_specs())
     assert_clean(at.selectbox(key="inspect_switch").set_value(switch).run())
     doc = iframes(at)[0].proto.srcdoc
     classes = (InferenceSettings, RefineSettings, FinishSettings)
@@ -833,9 +865,27 @@ def test_inspector_shows_each_setting_off_and_on(media, astronaut_png, switch):
         assert not np.array_equal(before, after)
 
 
+def test_inspector_compares_the_networks_with_the_decision_in_words(media, astronaut_png):
+    at = open_with_photo("astronaut.png", astronaut_png)
+    assert_clean(go(at, INSPECT))
+    assert_clean(at.radio(key="inspect_mode").set_value("networks").run())
+    names = at.selectbox(key="inspect_net_left").options
+    assert names == ["u2netp (raw)", "modnet (raw)", "auto: modnet, refined"]
+    doc = iframes(at)[0].proto.srcdoc
+    assert ">u2netp (raw)</span>" in doc and ">auto: modnet, refined</span>" in doc
+    before, after = decode_data_uris(doc)
+    assert before.shape == after.shape and not np.array_equal(before, after)
+    assert "For this photo, auto uses modnet" in at.info[0].value and "mirror image" in at.info[0].value
+    assert_clean(at.selectbox(key="inspect_net_left").set_value("modnet (raw)").run())
+    assert ">modnet (raw)</span>" in iframes(at)[0].proto.srcdoc
+    # with a single network chosen, the view still compares both networks and the default combination
+    assert_clean(at.sidebar.selectbox(key="model").set_value("u2netp").run())
+    assert "For this photo, auto uses modnet" in at.info[0].value
+
+
 def test_network_input_settings_in_the_sidebar_rerun_the_network_once(media, forward_calls, unique_portrait_png):
     _, png = unique_portrait_png
-    at = open_with_photo("portrait.png", png)
+    at = open_with_photo("portrait.png", png, model="u2netp")
     assert_clean(go(at, TUNING))
     calls = forward_calls.calls
     assert calls == 2  # by default the photo and its mirror image

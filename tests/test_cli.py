@@ -37,7 +37,8 @@ def _library_mask(path, segmenter, settings):
     return mask_image(alpha)
 
 
-def test_mask_of_a_file_equals_the_library_mask(photo, tmp_path, segmenter):
+def test_mask_of_a_file_equals_the_library_mask(photo, tmp_path, default_segmenter):
+    segmenter = default_segmenter
     status, out, err = _cli("mask", photo, "-o", tmp_path / "mask.png", "--device", "cpu")
     assert status == 0, err
     written = np.asarray(Image.open(tmp_path / "mask.png"))
@@ -46,7 +47,8 @@ def test_mask_of_a_file_equals_the_library_mask(photo, tmp_path, segmenter):
     assert "astronaut.jpg ->" in out
 
 
-def test_refinement_options_reach_the_pipeline(photo, tmp_path, segmenter):
+def test_refinement_options_reach_the_pipeline(photo, tmp_path, default_segmenter):
+    segmenter = default_segmenter
     status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--no-bilateral", "--feather-sigma-pct", "0.5")
     assert status == 0, err
     expected = _library_mask(photo, segmenter, RefineSettings(bilateral=False, feather_sigma_pct=0.5))
@@ -110,7 +112,8 @@ def test_python_dash_m_core_runs_as_a_program(photo, tmp_path):
     assert Image.open(tmp_path / "m.png").size == (512, 512)
 
 
-def test_cli_mask_equals_library_mask_on_dev_portraits(dev_set, tmp_path, segmenter):
+def test_cli_mask_equals_library_mask_on_dev_portraits(dev_set, tmp_path, default_segmenter):
+    segmenter = default_segmenter
     folder = tmp_path / "dev"
     folder.mkdir()
     images = sorted((dev_set / "images").glob("*.jpg"))[:6]
@@ -133,3 +136,12 @@ def test_help_lists_every_setting_with_its_default(command, capsys):
                    "--max-megapixels"):
         assert option in text
     assert "% of the long side" in text
+
+
+def test_network_input_options_need_one_network(photo, tmp_path):
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--no-flip")
+    assert status == 2 and "--no-flip: network-input options apply to one network" in err and "--model u2netp" in err
+    assert not (tmp_path / "m.png").exists()
+    assert _cli("mask", photo, "-o", tmp_path / "m.png", "--model", "u2netp", "--no-flip")[0] == 0
+    assert _cli("mask", photo, "-o", tmp_path / "n.png", "--model", "modnet", "--input-size", "384")[0] == 0
+    assert Image.open(tmp_path / "n.png").size == (512, 512)

@@ -81,6 +81,14 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         assert frame.locator("#compare").get_attribute("data-position") == "20"
         page.screenshot(path=ARTIFACTS / "03-inspector.png", full_page=True)
 
+        # Inspector: compare the two networks and the combination, with the rule's decision in words.
+        page.get_by_test_id("stRadio").get_by_text("Compare networks").click()
+        page.get_by_text("For this photo, auto uses modnet").wait_for(timeout=90_000)
+        wait_for_idle(page)
+        frame = page.frame_locator("iframe").first
+        assert "u2netp (raw)" in frame.locator("body").inner_text()
+        page.screenshot(path=ARTIFACTS / "03b-compare-networks.png", full_page=True)
+
         # Tuning: move a slider and see the preview change.
         _go_to(page, "Refinement tuning")
         preview = page.get_by_test_id("stImage").filter(has_text="Refined mask (preview)").locator("img")
@@ -98,8 +106,13 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         page.get_by_test_id("stMain").evaluate("main => main.scrollTo(0, 0)")
         page.screenshot(path=ARTIFACTS / "04-tuning.png", full_page=True)
 
-        # Sidebar: a network-input switch runs the network again and stays set across pages.
+        # Sidebar: with a single network chosen, a network-input switch runs the network again and stays set
+        # across pages (the default combination shows each network the photo as measured best).
         sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_test_id("stSelectbox").click()
+        page.get_by_role("option", name="u2netp (bundled)").click()
+        sidebar.get_by_text("U²-Net† lite").wait_for(timeout=60_000)
+        wait_for_idle(page)
         sidebar.get_by_text("Network input").click()
         flip = sidebar.get_by_test_id("stCheckbox").filter(has_text="Flip")
         assert flip.locator("input").is_checked()  # on by default

@@ -1,0 +1,130 @@
+"""bench.quality: the configurations it scores, the combination's rules on made-up views, and a smoke run."""
+
+from __future__ import annotations
+
+import csv
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench import quality
+from bench.common import DEV_SETS, ROOT, Sample, list_stems, load_sample
+from core.refine import RefineSettings
+from core.segmentation import InferenceSettings
+from core.weights import DEFAULT_MODEL, REGISTRY
+
+PORTRAIT, SALIENT = REGISTRY[DEFAULT_MODEL].members
+
+
+def test_every_configuration_of_the_brief_is_scored_once():
+    names = [c.name for c in quality.configs([PORTRAIT, SALIENT])]
+    assert names[:2] == [DEFAULT_MODEL, f"{DEFAULT_MODEL}_raw"]
+    assert len(names) == len(set(names))
+    refine = RefineSettings.for_model(REGISTRY[DEFAULT_MODEL])
+    ablations = {f"{DEFAULT_MODEL}{'-' if getattr(refine, step) else '+'}{step}" for step in quality.STEPS}
+    expected = {
+        PORTRAIT, f"{PORTRAIT}_raw", f"{PORTRAIT}_noflip", f"{PORTRAIT}_noflip_raw", f"{PORTRAIT}_pad_raw",
+        SALIENT, f"{SALIENT}_raw", f"{SALIENT}_unpadded_raw",
+        *(f"{DEFAULT_MODEL}_max{t:g}" for t in (0.05, 0.08, 0.12, 0.15, 0.2)),
+        f"{DEFAULT_MODEL}_coverage60", f"{DEFAULT_MODEL}_{SALIENT}_refine", f"{DEFAULT_MODEL}_chosen_refine",
+        f"{DEFAULT_MODEL}_matting_band1.5", *ablations,
+    }
+    assert expected <= set(names)
+
+
+def test_networks_run_with_their_registry_input_and_the_two_variants():
+    runs = {run.key: run for run in quality.network_runs([PORTRAIT, SALIENT])}
+    assert runs[PORTRAIT].settings == InferenceSettings.for_model(REGISTRY[PORTRAIT])
+    assert runs[f"{PORTRAIT}@pad"].settings.pad
+    assert runs[f"{SALIENT}@unpadded"].settings == quality.REMBG_INPUT
+    assert len({run.tag() for run in runs.values()}) == len(runs)  # distinct cache keys
+
+
+class _Network:
+    """Stands in for quality.Network: a run, and views joined by the pixelwise maximum."""
+
+    def __init__(self, model: str) -> None:
+        self.run = quality.Run(model, model, InferenceSettings.for_model(REGISTRY[model]))
+
+    def join(self, output: quality.NetOutput) -> np.ndarray:
+        return np.maximum.reduce(output.views)
+
+
+def _box(top: int, left: int, bottom: int, right: int) -> np.ndarray:
+    out = np.zeros((100, 100), np.float32)
+    out[top:bottom, left:right] = 1.0
+    return out
+
+
+def _photo() -> quality.Photo:
+    """The portrait network's views disagree on 800 of 6000 subject pixels (13 %); its subject (the larger
+    view, 6400 px) covers 64 % of the salient network's (the whole 100×100 frame)."""
+    sample = Sample("x", np.zeros((100, 100, 3), np.uint8), np.zeros((100, 100), bool))
+    nets = {
+        PORTRAIT: quality.NetOutput([_box(10, 10, 90, 90), _box(10, 10, 90, 80)], 0.01, 2.0),
+        SALIENT: quality.NetOutput([_box(0, 0, 100, 100)] * 2, 0.02, 1.0),
+    }
+    return quality.Photo(sample, nets, {name: _Network(name) for name in nets})
+
+
+def test_the_rules_pick_and_time_as_the_combination_does():
+    configs = {c.name: c for c in quality.configs([PORTRAIT, SALIENT])}
+    photo = _photo()
+    assert photo.share == pytest.approx(800 / 6000)
+    shipped = configs[DEFAULT_MODEL].pick(photo)  # 13 % > MAX_DISAGREEMENT: the salient network, run too
+    assert shipped.chosen == SALIENT and shipped.seconds == pytest.approx(0.01 + 2.0 + 0.02 + 1.0)
+    assert shipped.disagreement == pytest.approx(800 / 6000)
+    trusted = configs[f"{DEFAULT_MODEL}_max0.15"].pick(photo)  # the salient network is prepared but not run
+    assert trusted.chosen == PORTRAIT and trusted.seconds == pytest.approx(0.01 + 2.0 + 0.02)
+    covered = configs[f"{DEFAULT_MODEL}_coverage60"].pick(photo)  # 64 % ≥ 60 %; needs both networks
+    assert covered.chosen == PORTRAIT and covered.seconds == pytest.approx(3.03)
+    first = configs[f"{PORTRAIT}_noflip_raw"].pick(photo)
+    assert first.seconds == pytest.approx(0.01 + 1.0) and np.array_equal(first.prediction, _box(10, 10, 90, 90))
+    chosen = configs[f"{DEFAULT_MODEL}_chosen_refine"]
+    assert chosen.settings(shipped) == RefineSettings.for_model(REGISTRY[SALIENT])
+
+
+# ------------------------------------------------------------------------------------ smoke run
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    """`python -m bench.quality --limit 2 --no-rembg` on both dev sets, into a temporary output and cache."""
+    missing = [str(d) for d in DEV_SETS if not (d / "images").is_dir()]
+    if missing:
+        pytest.skip(f"dev sets not found: {', '.join(missing)} (they live in ../shared beside the checkout)")
+    tmp = tmp_path_factory.mktemp("quality")
+    command = [sys.executable, "-m", "bench.quality", "--limit", "2", "--no-rembg",
+               "--out", str(tmp / "out"), "--cache", str(tmp / "cache")]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return tmp
+
+
+@pytest.mark.slow
+def test_the_smoke_run_writes_a_table_per_set_headed_by_the_default_model(smoke_run):
+    report = (smoke_run / "out" / "quality.md").read_text()
+    for data in DEV_SETS:
+        section = report.split(f"## {data.name}\n", 1)[1].split("\n## ", 1)[0]
+        rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+        assert rows[1].startswith(f"| **{DEFAULT_MODEL}**"), rows[:2]  # after the header row
+        with open(smoke_run / "out" / f"quality_{data.name}.csv", newline="") as handle:
+            auto = [r for r in csv.DictReader(handle) if r["config"] == DEFAULT_MODEL]
+        assert len(auto) == 2
+        assert all(r["chosen"] in (PORTRAIT, SALIENT) and math.isfinite(float(r["iou"])) for r in auto)
+        assert all(r["disagreement"] for r in auto)
+
+
+@pytest.mark.slow
+def test_the_cached_default_model_is_what_the_app_computes(smoke_run):
+    from core.segmentation import get_segmenter
+
+    combined = get_segmenter(DEFAULT_MODEL, "cpu", allow_download=False)
+    for data in DEV_SETS:
+        stem = list_stems(data, 1)
+        cached = quality.model_predictions(data, stem, cache=smoke_run / "cache", log=lambda _: None)[0]
+        np.testing.assert_allclose(cached, combined.predict(load_sample(data, stem[0]).rgb), atol=1e-5)
