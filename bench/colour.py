@@ -9,7 +9,7 @@ on even-indexed photos, another dev photo, blurred like an out-of-focus backdrop
 `--old`) give the input I = aF + (1 - a)B1 (uint8). The subject is then put onto new backgrounds B2
 (white, dark, a busy photo: another dev photo, sharp) with `core.finishing.finish` under each colour
 option, using the TRUE alpha (colour error alone) and the alpha our pipeline predicts from I (u2netp +
-`RefineSettings()`: the realistic case), and compared with the truth aF + (1 - a)B2 (blended the app's
+u2netp's refinement defaults: the realistic case), and compared with the truth aF + (1 - a)B2 (blended the app's
 way, so a perfect foreground estimate scores exactly 0). Writes bench/results/colour.md and colour.csv.
 """
 
@@ -28,8 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import DEFAULT_DATA, RESULTS, list_stems, load_sample
-from bench.quality import _revision
+from bench.common import DEFAULT_DATA, RESULTS, list_stems, load_sample, revision
 from core.composite import Background, background_plate, blend, cover_fit
 from core.finishing import FinishSettings, finish
 from core.pipeline import alpha_from_prediction, predict
@@ -213,7 +212,7 @@ def run(data: Path, stems: list[str], sigma_px: float, old_mode: str, truth_f: s
     """Every photo x old background x alpha source x new background x option; also network and alpha stats."""
     segmenter = get_segmenter("u2netp", "cpu", allow_download=False)
     opts = options()
-    refine = RefineSettings()
+    refine = RefineSettings.for_model(segmenter.spec)
     rows: list[Row] = []
     extra: dict[str, list[float]] = {"net_ms": [], "alpha_mae": [], "alpha_mae_band": [], "band_frac": []}
     n = len(stems)
@@ -357,7 +356,7 @@ def markdown(rows: list[Row], extra: dict[str, list[float]], data: Path, n: int,
         "# Colour options on composites with a known truth",
         "",
         f"Data: `{Path(data).name}`, {n} photos (600x800). Machine: {os.cpu_count()} CPUs "
-        f"({platform.machine()}), Python {platform.python_version()}, code at `{_revision()}`. "
+        f"({platform.machine()}), Python {platform.python_version()}, code at `{revision()}`. "
         f"Run: `python -m bench.colour {' '.join(argv)}` ({elapsed / 60:.1f} min, {time.strftime('%Y-%m-%d')})"
         + (f"; load average at start {load} (2 cores shared with other work)." if load else "."),
         "",
@@ -397,7 +396,7 @@ def markdown(rows: list[Row], extra: dict[str, list[float]], data: Path, n: int,
         "",
         "## Predicted alpha: the realistic case",
         "",
-        "The pipeline's own alpha from I (u2netp on the bundled weights, `RefineSettings()` defaults): mask "
+        "The pipeline's own alpha from I (u2netp on the bundled weights, its own refinement defaults): mask "
         f"error now dominates (mean |alpha_pred - alpha_true| {np.mean(extra['alpha_mae']):.4f} over the image, "
         f"{np.mean(extra['alpha_mae_band']):.3f} in the true edge band; network + refinement "
         f"{np.mean(extra['net_ms']):.0f} ms / photo, not included below). Still measured in the TRUE edge band.",

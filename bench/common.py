@@ -1,7 +1,8 @@
-"""Shared by the benchmarks: the dev-set location and loading (photo + hand-labelled mask) pairs."""
+"""Shared by the benchmarks: the dev-set locations, loading (photo + mask) pairs, the code revision."""
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,11 @@ from PIL import Image
 from core.imageio import read_rgb
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "dev" / "eg1800_train_subset"
+DEV_ROOT = ROOT.parent / "shared" / "data" / "dev"
+DEFAULT_DATA = DEV_ROOT / "eg1800_train_subset"
+#: Every dev set, each read in place (never copied): tight hand-labelled portraits, then people in scenes
+#: whose masks come from remove.bg (there IoU is the measure; their blocky edges make boundary F of little meaning).
+DEV_SETS = (DEFAULT_DATA, DEV_ROOT / "people_in_scenes_removebg")
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -45,3 +50,14 @@ def load_sample(data: Path, stem: str) -> Sample:
 def split_of(index: int) -> str:
     """Held-out split by position in the sorted list: even -> 'tune', odd -> 'holdout'."""
     return "tune" if index % 2 == 0 else "holdout"
+
+
+def revision() -> str:
+    """Short git commit of the checkout (read-only), '+' if the work tree has changes; '?' without git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")

@@ -26,13 +26,14 @@ import numpy as np
 from PIL import Image
 
 from bench.common import RESULTS, ROOT
-from bench.quality import INFERENCE_VARIANTS, seed_settings
+from bench.quality import REMBG_INPUT, seed_settings
 from core.composite import Background
 from core.finishing import FinishSettings
 from core.imageio import read_rgb
 from core.pipeline import alpha_from_prediction, predict, render
 from core.refine import RefineSettings
 from core.segmentation import get_segmenter
+from core.weights import DEFAULT_MODEL
 
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 DEFAULT_OUT = RESULTS / "contact_sheet.jpg"
@@ -165,14 +166,14 @@ def _pad(tile: np.ndarray) -> np.ndarray:
     return np.pad(tile, ((PAD, PAD), (PAD, PAD), (0, 0)), constant_values=160)
 
 
-def photo_row(name: str, rgb: np.ndarray, segmenter, busy: np.ndarray) -> tuple[list[np.ndarray], dict[str, float]]:
-    """The tiles of one photo, left to right, and its timings."""
+def photo_row(name: str, rgb: np.ndarray, segmenter, seed_segmenter, busy: np.ndarray) -> tuple[list[np.ndarray], dict[str, float]]:
+    """The tiles of one photo, left to right, and its timings (`segmenter`: the default model's; the seed ran u2netp)."""
     stats: dict[str, float] = {}
     t = time.perf_counter()
     prediction = predict(rgb, segmenter)
     stats["net_s"] = time.perf_counter() - t
     shape = rgb.shape[:2]
-    seed_prediction = predict(rgb, segmenter, inference=INFERENCE_VARIANTS["unpadded"])  # the seed's network input
+    seed_prediction = predict(rgb, seed_segmenter, inference=REMBG_INPUT)  # the seed's network input
     _, seed_alpha = alpha_from_prediction(seed_prediction, shape, seed_settings(), image=rgb)
     _, new_alpha = alpha_from_prediction(prediction, shape, RefineSettings(), image=rgb)
     backgrounds = {
@@ -263,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.photos.is_dir():
         raise SystemExit(f"No photos at {args.photos} (see --photos).")
-    segmenter = get_segmenter("u2netp", "cpu", allow_download=False)
+    segmenter = get_segmenter(DEFAULT_MODEL, "cpu", allow_download=False)
+    seed_segmenter = get_segmenter("u2netp", "cpu", allow_download=False)
     busy, busy_note = busy_background(args.photos)
     rows = []
     for name in PHOTOS:
@@ -272,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}: missing, skipped", file=sys.stderr)
             continue
         rgb = read_rgb(path)
-        tiles, stats = photo_row(name, rgb, segmenter, busy)
+        tiles, stats = photo_row(name, rgb, segmenter, seed_segmenter, busy)
         rows.append(tiles)
         print(f"  {name}: {rgb.shape[1]}x{rgb.shape[0]}, network {stats['net_s']:.2f} s, 6 composites "
               f"{stats['render_s']:.2f} s, zoom window {stats['zoom_px']} px, mean |seed - new alpha| "

@@ -1,13 +1,17 @@
-"""Mask quality on the hand-labelled dev set: our configurations against rembg's u2netp, in one run.
+"""Mask quality on the dev sets: every network, the default combination and its variants, against rembg.
 
-    python -m bench.quality --data ../shared/data/dev/eg1800_train_subset
+    python -m bench.quality                                   # both dev sets, rembg too
+    python -m bench.quality --limit 4 --no-rembg              # a quick look
+    python -m bench.quality --data ../shared/data/dev/people_in_scenes_removebg --reuse
 
-The network runs once per photo; its 320x320 output is kept (in memory and in a git-ignored .npz under
-bench/results/cache/) and every refinement configuration is evaluated from it at full size. rembg
-(optional, see bench/requirements.txt) runs on the same photos with the same u2netp weights, each of
-its calls alternating with ours so that CPU load from other processes hits both alike. Writes
-bench/results/quality.md (tables), quality_per_image.csv (one row per photo and configuration) and
-worst10.png (contact sheet of the ten lowest-IoU photos under our best configuration).
+Per photo every network run (`network_runs`: a model and the network input it is shown) goes once. Its
+output views (both, when the mirrored pass is on) are cached, one git-ignored .npz per photo under
+bench/results/cache/<set>/<run>_<weights md5>_<input tag>/, and every configuration (`configs`) is computed
+from those views: the combination's rule and its variants need no network pass of their own. rembg (optional,
+see bench/requirements.txt) runs on the same photos with the same u2netp weights, its calls alternating
+with ours so that CPU load from other processes hits both alike. Writes bench/results/quality.md (one table
+per dev set), quality_<set>.csv (one row per photo and configuration) and, with --worst, worst10_<set>.png
+(the ten lowest-IoU photos under the default model; git-ignored: it shows dev-set photos).
 """
 
 from __future__ import annotations
@@ -15,39 +19,35 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image
 
-from bench.common import (
-    DEFAULT_DATA,
-    RESULTS,
-    ROOT,
-    Sample,
-    list_stems,
-    load_sample,
-    split_of,
-)
+from bench.common import DEV_SETS, RESULTS, Sample, list_stems, load_sample, revision, split_of
 from bench.metrics import GroundTruth, binarize, score
-from core.pipeline import StageTimer, alpha_from_prediction, predict
+from core.combine import MAX_DISAGREEMENT, SUBJECT_ALPHA, decide, disagreement
+from core.errors import PortraitStudioError
+from core.pipeline import StageTimer, alpha_from_prediction
 from core.refine import RefineSettings
-from core.segmentation import MIRROR_COMBINE, InferenceSettings, get_segmenter
+from core.segmentation import InferenceSettings, Segmenter, get_segmenter, resize_prediction
 from core.settings import Settings
-from core.weights import PROJECT_WEIGHTS_DIR, md5_of
+from core.weights import DEFAULT_MODEL, PROJECT_WEIGHTS_DIR, REGISTRY, find_weights, get_spec, md5_of
 
 #: The refinement defaults the project shipped with, before tuning (kept so "before" stays reproducible).
 SEED_SETTINGS: dict[str, bool | float] = {
@@ -59,36 +59,26 @@ SEED_SETTINGS: dict[str, bool | float] = {
     # steps added later, with the defaults they came with (off)
     "edge_aware": False, "edge_radius_pct": 1.0, "edge_smoothness": 0.001, "main_subject": False,
 }
-#: Other ways of showing the photo to the network, each scored with the default refinement. "unpadded" is
-#: the reference input (the photo resized to 320x320, as rembg and the seed did).
-INFERENCE_VARIANTS: dict[str, InferenceSettings] = {
-    "unpadded": InferenceSettings(pad=False, flip=False),
-    "no_flip": InferenceSettings(flip=False),
-    "pad_5": InferenceSettings(pad_pct=5.0, flip=False),
-    "pad_15": InferenceSettings(pad_pct=15.0, flip=False),
-    "input_384": InferenceSettings(input_size=384, flip=False),  # 448 was far worse still (IoU 0.755 in a first check)
-}
 #: Every step's on/off switch (a bool field named like its group), in the order core.refine.refine runs them.
 STEPS = tuple(
     f.name for f in dataclasses.fields(RefineSettings) if f.name == f.metadata["group"] and f.type in ("bool", bool)
 )
+#: The photo resized to the network input as is, one pass: what rembg (and this project at first) computes.
+REMBG_INPUT = InferenceSettings(pad=False, flip=False)
 REMBG_MODES = ("plain", "post_process", "alpha_matting")
 CACHE_DIR = RESULTS / "cache"
-MIN_GAIN = 5e-4  # mean BF differences up to this are treated as noise (as in bench.tune)
-ALL_OFF = {step: False for step in STEPS}
-
-
-# ------------------------------------------------------------------------------------ configurations
-
-
-@dataclass(frozen=True)
-class Config:
-    """One of our configurations: a name, a description and refinement settings (None: raw network mask)."""
-
-    name: str
-    label: str
-    settings: RefineSettings | None
-    inference: str | None = None  # a key of INFERENCE_VARIANTS; None: the default InferenceSettings()
+#: The default model's members: the portrait network, trusted when its mirrored views agree, and the salient one.
+PORTRAIT, SALIENT = REGISTRY[DEFAULT_MODEL].members
+#: Other limits on the portrait network's mirrored-view disagreement, scored beside the shipped MAX_DISAGREEMENT.
+THRESHOLDS = (0.05, 0.08, 0.12, 0.15, 0.2)
+#: The issue's crude rule: the portrait matte when its subject covers at least this share of the salient one's.
+COVERAGE = 0.60
+#: What each dev set is, for the report (by folder name).
+SET_NOTES = {
+    "eg1800_train_subset": "tight portraits with hand-labelled masks",
+    "people_in_scenes_removebg": "people in scenes; the masks are remove.bg's, with blocky edges: read IoU here, "
+                                 "boundary F means little",
+}
 
 
 def seed_settings() -> RefineSettings:
@@ -99,45 +89,118 @@ def seed_settings() -> RefineSettings:
     return dataclasses.replace(RefineSettings(), **known, **newer)
 
 
-def only_step(step: str, base: RefineSettings) -> RefineSettings:
-    """`base` with every refinement step switched off except `step`."""
-    return dataclasses.replace(base, **{**ALL_OFF, step: True})
-
-
-def _step_values(settings: RefineSettings, step: str) -> dict[str, object]:
-    """The values of one step's own sizes (its group, without the switch)."""
-    fields = dataclasses.fields(settings)
-    return {f.name: getattr(settings, f.name) for f in fields if f.metadata["group"] == step and f.name != step}
-
-
-def our_configs() -> list[Config]:
-    """Raw, seed, current defaults (+ each step they leave off), each step alone (before / after tuning)."""
-    seed, current = seed_settings(), RefineSettings()
-    configs = [
-        Config("raw", "raw network mask (no refinement; default network input)", None),
-        Config("raw_unpadded", "raw network mask, photo resized as is (rembg's input)", None, "unpadded"),
-        Config("seed", "seed: the refinement before tuning, on the unpadded input", seed, "unpadded"),
-        Config("defaults", "current defaults (network input and refinement)", current),
-    ]
-    for step in STEPS:  # steps the defaults leave off: what switching each on adds
-        if not getattr(current, step):
-            configs.append(Config(f"defaults+{step}", f"current defaults + {step} on", dataclasses.replace(current, **{step: True})))
-    default_input = InferenceSettings()
-    for variant, inference in INFERENCE_VARIANTS.items():  # other network inputs, default refinement
-        changed = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in inference.to_dict().items()
-                            if v != getattr(default_input, k))
-        configs.append(Config(f"defaults@{variant}", f"current defaults, network input {changed}", current, variant))
-    for step in STEPS:
-        configs.append(Config(f"only_{step}", f"only {step} (values before tuning)", only_step(step, seed)))
-        if _step_values(current, step) != _step_values(seed, step):
-            configs.append(Config(f"only_{step}_now", f"only {step} (current values)", only_step(step, current)))
-    return configs
-
-
 def settings_diff(before: Settings, after: Settings) -> list[tuple[str, object, object]]:
     """(field, before, after) for every field of two settings of one class whose value differs."""
     a, b = before.to_dict(), after.to_dict()
     return [(k, a[k], b[k]) for k in a if a[k] != b[k]]
+
+
+# ------------------------------------------------------------------------------ network runs
+
+
+@dataclass(frozen=True)
+class Run:
+    """One way of running one network on a photo: the model and the network input it is shown."""
+
+    key: str  # e.g. "modnet", "modnet@pad"
+    model: str
+    settings: InferenceSettings
+
+    def tag(self) -> str:
+        """Everything besides the weights that decides the output: the network input and the model's input facts."""
+        facts = dataclasses.asdict(REGISTRY[self.model].input)
+        return json.dumps({"inference": self.settings.to_dict(), "input": facts}, sort_keys=True)
+
+
+def available_models() -> tuple[list[str], dict[str, str]]:
+    """The single networks to score (bundled ones, and downloads whose weights are on this machine), and the
+    others with the reason they are skipped; nothing is ever downloaded."""
+    models, skipped = [], {}
+    for name, spec in REGISTRY.items():
+        if spec.members:
+            continue
+        if spec.bundled or find_weights(spec) is not None:
+            models.append(name)
+        else:
+            skipped[name] = "weights not on this machine (a download: not measured)"
+    return models, skipped
+
+
+def network_runs(models: list[str]) -> list[Run]:
+    """Each model with its own network input (`InferenceSettings.for_model`), then the input variants scored
+    raw: the portrait network padded, the salient one on rembg's input."""
+    runs = [Run(name, name, InferenceSettings.for_model(REGISTRY[name])) for name in models]
+    if PORTRAIT in models:
+        runs.append(Run(f"{PORTRAIT}@pad", PORTRAIT, InferenceSettings.for_model(REGISTRY[PORTRAIT], pad=True)))
+    if SALIENT in models:
+        unpadded = InferenceSettings.for_model(REGISTRY[SALIENT], pad=False, flip=False)
+        runs.append(Run(f"{SALIENT}@unpadded", SALIENT, unpadded))
+    return runs
+
+
+@dataclass
+class NetOutput:
+    """One run on one photo: its view(s), float32 h×w in [0, 1], and the seconds of preprocessing and of the passes."""
+
+    views: list[np.ndarray]
+    prepare_s: float
+    infer_s: float
+
+    @property
+    def seconds(self) -> float:
+        return self.prepare_s + self.infer_s
+
+
+class Network:
+    """A run with its loaded Segmenter: computes, caches and joins its views."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.segmenter: Segmenter = get_segmenter(run.model, "cpu", allow_download=False)
+        self.path = Path(self.segmenter.weights.path)
+        self.md5 = md5_of(self.path)
+        self._tag = run.tag()
+        self.warm = False  # set once it has run on a photo (untimed warm-up)
+
+    def folder(self, cache: Path, set_name: str) -> Path:
+        """The cache folder of this run on one dev set: keyed by run, weights md5 and network-input tag."""
+        digest = hashlib.sha1(self._tag.encode()).hexdigest()[:8]
+        return cache / set_name / f"{self.run.key}_{self.md5[:8]}_{digest}"
+
+    def compute(self, rgb: np.ndarray) -> NetOutput:
+        """Run the network on one photo (timed: preprocessing, then the pass or passes)."""
+        started = time.perf_counter()
+        batch = self.segmenter.prepare(rgb, self.run.settings)
+        prepared = time.perf_counter()
+        views = self.segmenter.infer_views(batch, rgb.shape[:2], self.run.settings)
+        return NetOutput(views, prepared - started, time.perf_counter() - prepared)
+
+    def load(self, folder: Path, stem: str) -> NetOutput | None:
+        """The cached output of one photo, or None (absent, or written for other weights or another input)."""
+        path = folder / f"{stem}.npz"
+        if not path.is_file():
+            return None
+        with np.load(path) as z:
+            if str(z["tag"]) != self._tag or str(z["md5"]) != self.md5:
+                return None
+            return NetOutput(list(z["views"]), float(z["prepare_s"]), float(z["infer_s"]))
+
+    def save(self, folder: Path, stem: str, output: NetOutput) -> None:
+        _save_npz(folder / f"{stem}.npz", views=np.stack(output.views), prepare_s=output.prepare_s,
+                  infer_s=output.infer_s, tag=self._tag, md5=self.md5)
+
+    def join(self, output: NetOutput) -> np.ndarray:
+        """The views as the network's one output, as core joins them (`Segmenter.join_views`)."""
+        return self.segmenter.join_views(output.views)
+
+
+def _save_npz(path: Path, **arrays: object) -> None:
+    """Write a compressed .npz atomically (an interrupted run leaves no half-written cache file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    with open(partial, "wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    os.replace(partial, path)
 
 
 # ---------------------------------------------------------------------------------------- rembg
@@ -154,11 +217,14 @@ class Rembg:
             raise RuntimeError("bench.quality never downloads weights; the bundled u2netp.onnx was not found")
 
         pooch.retrieve = _no_download
-        shutil.copy2(PROJECT_WEIGHTS_DIR / "u2netp.onnx", home / "u2netp.onnx")
+        weights = PROJECT_WEIGHTS_DIR / "u2netp.onnx"
+        shutil.copy2(weights, home / "u2netp.onnx")
         os.environ["U2NET_HOME"] = str(home)
         self.rembg = rembg
         self.version = importlib.metadata.version("rembg")
         self.session = rembg.new_session("u2netp")
+        self.key = f"rembg-{self.version}_{md5_of(weights)[:8]}"
+        self.warm: set[str] = set()  # modes run once already (untimed warm-up)
 
     def mask(self, image: Image.Image, mode: str) -> np.ndarray:
         """rembg's alpha for `mode` as uint8 HxW (alpha_matting needs a cut-out: only_mask skips matting)."""
@@ -169,6 +235,20 @@ class Rembg:
         if mode == "alpha_matting":
             return np.asarray(self.rembg.remove(image, session=self.session, alpha_matting=True))[..., 3]
         raise ValueError(f"unknown rembg mode {mode!r}")
+
+    def load(self, folder: Path, stem: str) -> dict[str, tuple[np.ndarray, float]]:
+        """Cached masks and seconds of one photo, by mode (the modes that ran)."""
+        path = folder / f"{stem}.npz"
+        if not path.is_file():
+            return {}
+        with np.load(path) as z:
+            return {mode: (z[mode], float(z[f"{mode}_s"])) for mode in REMBG_MODES if mode in z}
+
+    def save(self, folder: Path, stem: str, masks: dict[str, tuple[np.ndarray, float]]) -> None:
+        arrays: dict[str, object] = {}
+        for mode, (mask, seconds) in masks.items():
+            arrays[mode], arrays[f"{mode}_s"] = mask, seconds
+        _save_npz(folder / f"{stem}.npz", **arrays)
 
 
 @contextmanager
@@ -193,164 +273,208 @@ def open_rembg(enabled: bool) -> Iterator[tuple[Rembg | None, str]]:
                 os.environ["U2NET_HOME"] = previous
 
 
-# ------------------------------------------------------------------------------ network outputs
+# --------------------------------------------------------------------------- running, photo by photo
 
 
 @dataclass
-class Outputs:
-    """Per photo: our 320x320 prediction and network seconds; rembg's masks and seconds per mode."""
+class PhotoOutputs:
+    """One photo with every run's output and rembg's masks (mode -> (uint8 HxW, seconds))."""
 
-    stems: list[str]
-    predictions: np.ndarray | None  # float32 N x h x w, default InferenceSettings() (None: not cached yet)
-    net_s: np.ndarray | None  # seconds of preprocess + inference per photo
-    rembg: dict[str, list[np.ndarray | None]] = field(default_factory=dict)  # mode -> uint8 HxW per photo
-    rembg_s: dict[str, np.ndarray] = field(default_factory=dict)  # mode -> seconds (nan: not run)
-    rembg_note: str = "skipped"
-    rembg_version: str = ""
-    cached_at: str = ""  # set when loaded from the cache: when that cache was written
-    variants: dict[str, np.ndarray] = field(default_factory=dict)  # INFERENCE_VARIANTS key -> N x h x w
-    variants_s: dict[str, np.ndarray] = field(default_factory=dict)  # INFERENCE_VARIANTS key -> seconds per photo
-
-    def prediction(self, index: int, variant: str | None) -> tuple[np.ndarray, float]:
-        """(network output, seconds) of photo `index` under an INFERENCE_VARIANTS key (None: the default input)."""
-        if variant is None:
-            return self.predictions[index], float(self.net_s[index])
-        return self.variants[variant][index], float(self.variants_s[variant][index])
+    index: int
+    sample: Sample
+    nets: dict[str, NetOutput]
+    rembg: dict[str, tuple[np.ndarray, float]]
+    computed: int  # how many network runs and rembg calls this photo needed (0: all from the cache)
 
 
-def _inference_tag(settings: InferenceSettings) -> str:
-    """The cache key of a network input: its settings, and how a mirrored pass is combined."""
-    tag: dict[str, object] = dict(settings.to_dict())
-    if settings.flip:
-        tag["mirror_combine"] = MIRROR_COMBINE
-    return json.dumps(tag, sort_keys=True)
-
-
-def _cache_path(data: Path) -> Path:
-    return CACHE_DIR / f"{Path(data).name}_u2netp.npz"
-
-
-def save_outputs(outputs: Outputs, data: Path) -> Path:
-    """Write the outputs to the git-ignored cache (.npz) and return its path."""
-    CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    arrays: dict[str, np.ndarray] = {
-        "stems": np.array(outputs.stems), "predictions": outputs.predictions, "net_s": outputs.net_s,
-        "weights_md5": np.array(md5_of(PROJECT_WEIGHTS_DIR / "u2netp.onnx")),
-        "rembg_note": np.array(outputs.rembg_note), "rembg_version": np.array(outputs.rembg_version),
-        "inference": np.array(_inference_tag(InferenceSettings())),
-    }
-    for variant, predictions in outputs.variants.items():
-        arrays[f"variant_{variant}"] = predictions
-        arrays[f"variant_{variant}_s"] = outputs.variants_s[variant]
-        arrays[f"variant_{variant}_inference"] = np.array(_inference_tag(INFERENCE_VARIANTS[variant]))
-    for mode, masks in outputs.rembg.items():
-        shape = next((m.shape for m in masks if m is not None), (0, 0))
-        arrays[f"rembg_{mode}"] = np.stack([np.zeros(shape, np.uint8) if m is None else m for m in masks])
-        arrays[f"rembg_{mode}_s"] = outputs.rembg_s[mode]  # nan where the mode did not run
-    path = _cache_path(data)
-    np.savez_compressed(path, **arrays)
-    return path
-
-
-def load_outputs(data: Path, stems: list[str]) -> Outputs | None:
-    """Cached outputs for exactly these stems (a subset of a cached run is fine), or None."""
-    path = _cache_path(data)
-    if not path.is_file():
-        return None
-    with np.load(path) as z:
-        if str(z["weights_md5"]) != md5_of(PROJECT_WEIGHTS_DIR / "u2netp.onnx"):
-            return None
-        # every network output in the file by its network-input settings, whatever they were called then
-        stored: dict[str, tuple[str, str]] = {}  # tag -> (predictions key, seconds key)
-        if "inference" in z:
-            stored[str(z["inference"])] = ("predictions", "net_s")
-        for key in z.files:
-            if key.startswith("variant_") and key.endswith("_inference"):
-                name = key[: -len("_inference")]
-                stored.setdefault(str(z[key]), (name, f"{name}_s"))
-        default = stored.get(_inference_tag(InferenceSettings()))  # None: main() computes them
-        index = {s: i for i, s in enumerate(z["stems"].tolist())}
-        if not all(s in index for s in stems):
-            return None
-        rows = [index[s] for s in stems]
-        written = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-        out = Outputs(list(stems), z[default[0]][rows] if default else None, z[default[1]][rows] if default else None,
-                      rembg_note=str(z["rembg_note"]), rembg_version=str(z["rembg_version"]), cached_at=written)
-        for mode in REMBG_MODES:
-            if f"rembg_{mode}" in z:
-                masks, secs = z[f"rembg_{mode}"], z[f"rembg_{mode}_s"]
-                out.rembg[mode] = [masks[i] if np.isfinite(secs[i]) else None for i in rows]
-                out.rembg_s[mode] = secs[rows]
-        for variant, settings in INFERENCE_VARIANTS.items():
-            found = stored.get(_inference_tag(settings))
-            if found:
-                out.variants[variant] = z[found[0]][rows]
-                out.variants_s[variant] = z[found[1]][rows]
-    return out
-
-
-def run_variants(data: Path, outputs: Outputs, log: Callable[[str], None] = print) -> None:
-    """Fill in the network outputs the outputs lack: the default input's (when the cache predates it) and
-    every INFERENCE_VARIANTS entry's; photo by photo, the inputs in alternating order."""
-    settings = {v: INFERENCE_VARIANTS[v] for v in INFERENCE_VARIANTS if v not in outputs.variants}
-    if outputs.predictions is None:
-        settings["default"] = InferenceSettings()
-    missing = list(settings)
-    if not missing:
-        return
-    segmenter = get_segmenter("u2netp", "cpu", allow_download=False)
-    n = len(outputs.stems)
-    found: dict[str, list[np.ndarray]] = {v: [] for v in missing}
-    seconds = {v: np.zeros(n) for v in missing}
-    started = time.perf_counter()
-    for i, stem in enumerate(outputs.stems):
+def photo_outputs(
+    data: Path, stems: list[str], networks: list[Network], peer: Rembg | None = None, *,
+    reuse: bool = True, cache: Path = CACHE_DIR, matting_every: int = 1, log: Callable[[str], None] = print,
+) -> Iterator[PhotoOutputs]:
+    """Each photo's outputs, in order: from the cache with `reuse` (computing only what is missing), else
+    computed afresh; everything computed is cached. On each photo our runs and rembg's calls run in one
+    order, then in the reverse order on the next photo. The first photo that needs a network or rembg warms
+    each network and rembg mode up once per process (untimed: lazy initialisation, numba compilation)."""
+    set_name = Path(data).name
+    folders = {n.run.key: n.folder(cache, set_name) for n in networks}
+    rembg_folder = cache / set_name / peer.key if peer else None
+    started, computed = time.perf_counter(), 0
+    for i, stem in enumerate(stems):
         sample = load_sample(data, stem)
-        for variant in missing if i % 2 == 0 else missing[::-1]:
-            t = time.perf_counter()
-            found[variant].append(predict(sample.rgb, segmenter, inference=settings[variant]))
-            seconds[variant][i] = time.perf_counter() - t
-        if (i + 1) % 20 == 0 or i + 1 == n:
-            log(f"  network-input variants ({', '.join(missing)}): {i + 1}/{n} photos, {time.perf_counter() - started:.0f} s")
-    for variant in missing:
-        if variant == "default":
-            outputs.predictions, outputs.net_s = np.stack(found[variant]), seconds[variant]
-        else:
-            outputs.variants[variant] = np.stack(found[variant])
-            outputs.variants_s[variant] = seconds[variant]
-
-
-def run_models(
-    data: Path, stems: list[str], *, use_rembg: bool = True, matting_every: int = 1, log: Callable[[str], None] = print
-) -> Outputs:
-    """Run our network once per photo and rembg's modes on the same photo, alternating who goes first."""
-    segmenter = get_segmenter("u2netp", "cpu", allow_download=False)
-    n = len(stems)
-    predictions, net_s = [], np.zeros(n)
-    with open_rembg(use_rembg) as (peer, note):
-        modes = REMBG_MODES if peer else ()
-        masks: dict[str, list[np.ndarray | None]] = {m: [None] * n for m in modes}
-        seconds = {m: np.full(n, np.nan) for m in modes}
-        warm = load_sample(data, stems[0])  # warm-up (model load, numba JIT of pymatting): not timed
-        predict(warm.rgb, segmenter)
-        for mode in modes:
-            peer.mask(Image.fromarray(warm.rgb), mode)
-        started = time.perf_counter()
-        for i, stem in enumerate(stems):
-            sample = load_sample(data, stem)
-            pil = Image.fromarray(sample.rgb)
-            jobs = [("ours", None)] + [("rembg", m) for m in modes if m != "alpha_matting" or i % matting_every == 0]
-            for who, mode in jobs if i % 2 == 0 else jobs[::-1]:  # alternate who goes first
+        nets = {n.run.key: n.load(folders[n.run.key], stem) for n in networks} if reuse else {}
+        masks = peer.load(rembg_folder, stem) if peer and reuse else {}
+        modes = [m for m in REMBG_MODES if m != "alpha_matting" or i % matting_every == 0] if peer else []
+        jobs: list[Network | str] = [n for n in networks if nets.get(n.run.key) is None]
+        jobs += [m for m in modes if m not in masks]
+        pil = Image.fromarray(sample.rgb)
+        if jobs:
+            for network in networks:
+                if not network.warm:
+                    network.compute(sample.rgb)
+                    network.warm = True
+            for mode in modes:
+                if mode not in peer.warm:
+                    peer.mask(pil, mode)
+                    peer.warm.add(mode)
+        for job in jobs if i % 2 == 0 else jobs[::-1]:
+            if isinstance(job, Network):
+                nets[job.run.key] = job.compute(sample.rgb)
+                job.save(folders[job.run.key], stem, nets[job.run.key])
+            else:
                 t = time.perf_counter()
-                if who == "ours":
-                    predictions.append(predict(sample.rgb, segmenter))
-                    net_s[i] = time.perf_counter() - t
-                else:
-                    masks[mode][i] = peer.mask(pil, mode)
-                    seconds[mode][i] = time.perf_counter() - t
-            if (i + 1) % 20 == 0 or i + 1 == n:
-                log(f"  networks: {i + 1}/{n} photos, {time.perf_counter() - started:.0f} s")
-        return Outputs(list(stems), np.stack(predictions), net_s, masks, seconds, note,
-                       peer.version if peer else "")
+                mask = peer.mask(pil, job)
+                masks[job] = (mask, time.perf_counter() - t)
+        if peer and any(m in jobs for m in modes):  # keep modes cached earlier that did not run now
+            peer.save(rembg_folder, stem, {**peer.load(rembg_folder, stem), **masks})
+        computed += bool(jobs)
+        if (i + 1) % 10 == 0 or i + 1 == len(stems):
+            log(f"  {set_name}: {i + 1}/{len(stems)} photos ({computed} computed, {i + 1 - computed} from the cache), "
+                f"{time.perf_counter() - started:.0f} s")
+        yield PhotoOutputs(i, sample, nets, {m: masks[m] for m in modes if m in masks}, len(jobs))
+
+
+# ------------------------------------------------------------------------------------ configurations
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What a configuration takes from one photo's network outputs, before refinement."""
+
+    source: str  # names the prediction (refining one source with one settings is done once per photo)
+    prediction: np.ndarray
+    seconds: float  # preprocessing and network passes this configuration would run
+    chosen: str  # the network whose output it is
+    disagreement: float = math.nan  # the portrait network's mirrored-view disagreement (combinations)
+
+
+class Photo:
+    """One photo's network outputs, as configurations read them (joined outputs and the rules' inputs computed once)."""
+
+    def __init__(self, sample: Sample, nets: dict[str, NetOutput], networks: dict[str, Network]) -> None:
+        self.sample, self.nets, self.networks = sample, nets, networks
+        self._joined: dict[str, np.ndarray] = {}
+        self._share: float | None = None
+        self._trusted: bool | None = None
+
+    def joined(self, key: str) -> np.ndarray:
+        if key not in self._joined:
+            self._joined[key] = self.networks[key].join(self.nets[key])
+        return self._joined[key]
+
+    def single(self, key: str, first_view: bool = False) -> Pick:
+        """A run's output (its first view only with `first_view`: as without the mirrored pass)."""
+        out, model = self.nets[key], self.networks[key].run.model
+        if first_view:  # one pass instead of len(views): its time is the passes' time shared out evenly
+            return Pick(f"{key}:first", out.views[0], out.prepare_s + out.infer_s / len(out.views), model)
+        return Pick(key, self.joined(key), out.seconds, model)
+
+    @property
+    def share(self) -> float:
+        """The portrait network's mirrored-view disagreement (core.combine.disagreement)."""
+        if self._share is None:
+            self._share = disagreement(*self.nets[PORTRAIT].views)[0]
+        return self._share
+
+    def combined(self, trust_portrait: bool, always_both: bool = False) -> Pick:
+        """The combination's output: the portrait network's when trusted, else the salient one's. Time as
+        core.combine.CombinedSegmenter spends it: both inputs prepared, the salient network run only when needed
+        (`always_both`: a rule that needs both outputs for every photo)."""
+        portrait, salient = self.nets[PORTRAIT], self.nets[SALIENT]
+        seconds = portrait.seconds + salient.prepare_s
+        if always_both or not trust_portrait:
+            seconds += salient.infer_s
+        key = PORTRAIT if trust_portrait else SALIENT
+        return Pick(key, self.joined(key), seconds, key, self.share)
+
+    def shipped(self) -> Pick:
+        """The default model as it ships: core.combine.decide on the portrait network's views."""
+        if self._trusted is None:
+            self._trusted = decide(self.nets[PORTRAIT].views, PORTRAIT, SALIENT).chosen == PORTRAIT
+        return self.combined(self._trusted)
+
+    def covers(self, share: float = COVERAGE) -> Pick:
+        """The crude rule: the portrait matte when its subject covers at least `share` of the salient network's
+        subject (both joined, at the photo's size, alpha >= 0.5), else the salient network's mask."""
+        shape = self.sample.rgb.shape[:2]
+        portrait = resize_prediction(self.joined(PORTRAIT), shape) >= SUBJECT_ALPHA
+        salient = resize_prediction(self.joined(SALIENT), shape) >= SUBJECT_ALPHA
+        area = np.count_nonzero(salient)
+        covered = 1.0 if area == 0 else np.count_nonzero(portrait & salient) / area
+        return self.combined(covered >= share, always_both=True)
+
+
+@dataclass(frozen=True)
+class Config:
+    """One scored configuration: what it takes from the network outputs and how it refines it."""
+
+    name: str
+    label: str
+    pick: Callable[[Photo], Pick]
+    refine: RefineSettings | None  # None: the raw network output
+    refine_chosen: bool = False  # refine each photo as measured best for the network picked (ignores `refine`)
+    combination: bool = False  # a combination: its picks are counted in the report
+
+    def settings(self, pick: Pick) -> RefineSettings | None:
+        return RefineSettings.for_model(REGISTRY[pick.chosen]) if self.refine_chosen else self.refine
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:g} %"
+
+
+def configs(models: list[str]) -> list[Config]:
+    """The default model (headline, then raw), each network alone, the combination's variants, then the
+    refinement ablations on the default model's output."""
+    refine = RefineSettings.for_model(REGISTRY[DEFAULT_MODEL])
+    shipped = Photo.shipped
+    rule = (f"{PORTRAIT} when its two mirrored views disagree on at most {_pct(MAX_DISAGREEMENT)} of the subject, "
+            f"else {SALIENT}")
+    both = {PORTRAIT, SALIENT} <= set(models)
+    out = [
+        Config(DEFAULT_MODEL, f"the default model ({rule}), its refinement", shipped, refine, combination=True),
+        Config(f"{DEFAULT_MODEL}_raw", "the default model, raw (no refinement)", shipped, None, combination=True),
+    ] if both else []
+    for name in models:  # each network alone, with its own network input
+        mine = RefineSettings.for_model(REGISTRY[name])
+        alone = lambda photo, key=name: photo.single(key)  # noqa: E731
+        out += [Config(name, f"{name} alone, its own network input and refinement", alone, mine),
+                Config(f"{name}_raw", f"{name} alone, raw", alone, None)]
+        if name == PORTRAIT:
+            first = lambda photo: photo.single(PORTRAIT, first_view=True)  # noqa: E731
+            out += [
+                Config(f"{name}_noflip", f"{name} without the mirrored pass (first view), its refinement", first, mine),
+                Config(f"{name}_noflip_raw", f"{name} without the mirrored pass (first view), raw", first, None),
+                Config(f"{name}_pad_raw", f"{name} on a padded input "
+                       f"({InferenceSettings.for_model(REGISTRY[name], pad=True).pad_pct:g} % border), raw",
+                       lambda photo: photo.single(f"{PORTRAIT}@pad"), None),
+            ]
+        if name == SALIENT:
+            out.append(Config(f"{name}_unpadded_raw", f"{name}, photo resized as is, one pass, raw (what rembg computes)",
+                              lambda photo: photo.single(f"{SALIENT}@unpadded"), None))
+    if not both:
+        return out
+    for limit in THRESHOLDS:  # the combination with another limit on the disagreement
+        out.append(Config(f"{DEFAULT_MODEL}_max{limit:g}",
+                          f"combination, {PORTRAIT} trusted up to {_pct(limit)} disagreement",
+                          lambda photo, limit=limit: photo.combined(photo.share <= limit), refine, combination=True))
+    out += [
+        Config(f"{DEFAULT_MODEL}_coverage{100 * COVERAGE:g}",
+               f"crude rule: {PORTRAIT} when its subject covers ≥ {_pct(COVERAGE)} of {SALIENT}'s, else {SALIENT}",
+               Photo.covers, refine, combination=True),
+        Config(f"{DEFAULT_MODEL}_{SALIENT}_refine", f"the default model with {SALIENT}'s refinement on every photo",
+               shipped, RefineSettings.for_model(REGISTRY[SALIENT]), combination=True),
+        Config(f"{DEFAULT_MODEL}_chosen_refine", "the default model, each photo refined as measured best for the network "
+               "chosen", shipped, None, refine_chosen=True, combination=True),
+    ]
+    for step in STEPS:  # each step switched off alone, or on alone where the default leaves it off
+        on = not getattr(refine, step)
+        out.append(Config(f"{DEFAULT_MODEL}{'+' if on else '-'}{step}", f"the default model, {step} {'on' if on else 'off'}",
+                          shipped, dataclasses.replace(refine, **{step: on})))
+    if refine.matting:
+        out.append(Config(f"{DEFAULT_MODEL}_matting_band1.5", f"the default model, matting band 1.5 % "
+                          f"(default {refine.matting_band_pct:g} %)", shipped,
+                          dataclasses.replace(refine, matting_band_pct=1.5)))
+    return out
 
 
 # ----------------------------------------------------------------------------------- evaluation
@@ -360,64 +484,53 @@ def run_models(
 class Row:
     """One photo under one configuration."""
 
+    dataset: str
     stem: str
     split: str
     config: str
     iou: float
     bf: float
     mae: float
-    seconds: float  # ours: network + resize + refine; rembg: its remove() call
+    seconds: float  # ours: preprocessing + network passes + resize + refinement; rembg: its remove() call
+    chosen: str = ""
+    disagreement: float = math.nan
 
 
-def evaluate(
-    samples: list[Sample], truths: list[GroundTruth], outputs: Outputs, configs: list[Config]
-) -> list[Row]:
-    """Score every configuration (and every rembg mode that ran) on every photo."""
-    rows: list[Row] = []
-    for i, (sample, truth) in enumerate(zip(samples, truths)):
-        split = split_of(i)
-        shape = sample.rgb.shape[:2]
-        for config in configs:
+def score_photo(photo: Photo, truth: GroundTruth, config_list: list[Config], dataset: str, split: str) -> list[Row]:
+    """Every configuration on one photo; a (prediction, refinement) pair shared by several is refined once."""
+    rows, done = [], {}
+    rgb = photo.sample.rgb
+    for config in config_list:
+        pick = config.pick(photo)
+        settings = config.settings(pick)
+        key = (pick.source, settings)
+        if key not in done:
             timer = StageTimer()
-            prediction, network_s = outputs.prediction(i, config.inference)
-            _, alpha = alpha_from_prediction(prediction, shape, config.settings, timer=timer, image=sample.rgb)
-            s = score(alpha, truth)
-            rows.append(Row(sample.stem, split, config.name, s["iou"], s["bf"], s["mae"], network_s + timer.total))
-        for mode, masks in outputs.rembg.items():
-            if masks[i] is None:
-                continue
-            s = score(masks[i].astype(np.float32) / 255.0, truth)
-            rows.append(Row(sample.stem, split, f"rembg_{mode}", s["iou"], s["bf"], s["mae"], outputs.rembg_s[mode][i]))
+            _, alpha = alpha_from_prediction(pick.prediction, rgb.shape[:2], settings, None, timer, rgb)
+            done[key] = (score(alpha, truth), timer.total)
+        s, refine_s = done[key]
+        rows.append(Row(dataset, photo.sample.stem, split, config.name, s["iou"], s["bf"], s["mae"],
+                        pick.seconds + refine_s, pick.chosen, pick.disagreement))
     return rows
 
 
-def summarise(rows: list[Row], config: str, stems: set[str] | None = None) -> dict[str, float]:
-    """Mean and tail (IoU/BF 10th percentile, MAE 90th) of one configuration, optionally over some stems."""
-    sel = [r for r in rows if r.config == config and (stems is None or r.stem in stems)]
+def score_rembg(outputs: PhotoOutputs, truth: GroundTruth, dataset: str, split: str) -> list[Row]:
+    rows = []
+    for mode, (mask, seconds) in outputs.rembg.items():
+        s = score(mask.astype(np.float32) / 255.0, truth)
+        rows.append(Row(dataset, outputs.sample.stem, split, f"rembg_{mode}", s["iou"], s["bf"], s["mae"], seconds))
+    return rows
+
+
+def summarise(rows: list[Row], config: str) -> dict[str, float]:
+    """Mean IoU, IoU 10th percentile, mean BF and MAE, ms per photo, and (combinations) photos per network."""
+    sel = [r for r in rows if r.config == config]
     if not sel:
         return {}
     iou, bf, err, sec = (np.array([getattr(r, k) for r in sel]) for k in ("iou", "bf", "mae", "seconds"))
     return {
-        "n": len(sel), "iou": iou.mean(), "iou_p10": np.percentile(iou, 10), "bf": bf.mean(),
-        "bf_p10": np.percentile(bf, 10), "mae": err.mean(), "mae_p90": np.percentile(err, 90),
-        "ms": 1000 * sec.mean(),
-    }
-
-
-def paired(rows: list[Row], ours: str, theirs: str) -> dict[str, float]:
-    """Per-photo differences ours - theirs on the photos both have: mean deltas, BF wins/losses, time ratio."""
-    a = {r.stem: r for r in rows if r.config == ours}
-    b = {r.stem: r for r in rows if r.config == theirs}
-    common = sorted(set(a) & set(b))
-    if not common:
-        return {}
-    d = {k: np.array([getattr(a[s], k) - getattr(b[s], k) for s in common]) for k in ("iou", "bf", "mae")}
-    t_ours = np.mean([a[s].seconds for s in common])
-    t_theirs = np.mean([b[s].seconds for s in common])
-    return {
-        "n": len(common), "d_iou": d["iou"].mean(), "d_bf": d["bf"].mean(), "d_mae": d["mae"].mean(),
-        "bf_wins": int((d["bf"] > 1e-9).sum()), "bf_losses": int((d["bf"] < -1e-9).sum()),
-        "ms_ours": 1000 * t_ours, "ms_theirs": 1000 * t_theirs, "ratio": t_ours / t_theirs,
+        "n": len(sel), "iou": iou.mean(), "iou_p10": np.percentile(iou, 10), "bf": bf.mean(), "mae": err.mean(),
+        "ms": 1000 * sec.mean(), "portrait": sum(r.chosen == PORTRAIT for r in sel),
     }
 
 
@@ -428,9 +541,10 @@ def write_csv(rows: list[Row], path: Path) -> None:
     """One line per photo and configuration."""
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["stem", "split", "config", "iou", "bf3", "mae", "seconds"])
+        writer.writerow(["stem", "split", "config", "iou", "bf3", "mae", "seconds", "chosen", "disagreement"])
         for r in rows:
-            writer.writerow([r.stem, r.split, r.config, f"{r.iou:.5f}", f"{r.bf:.5f}", f"{r.mae:.5f}", f"{r.seconds:.4f}"])
+            writer.writerow([r.stem, r.split, r.config, f"{r.iou:.5f}", f"{r.bf:.5f}", f"{r.mae:.5f}", f"{r.seconds:.4f}",
+                             r.chosen, "" if math.isnan(r.disagreement) else f"{r.disagreement:.5f}"])
 
 
 def _grey(channel: np.ndarray) -> np.ndarray:
@@ -441,12 +555,12 @@ def _tile(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def contact_sheet(samples: list[Sample], alphas: list[np.ndarray], titles: list[str], path: Path, scale: float = 0.25) -> None:
+def contact_sheet(samples: list[Sample], alphas: list[np.ndarray], titles: list[str], path: Path, width: int = 150) -> None:
     """Rows of (photo, ground truth, prediction, error map: false positives red, false negatives blue)."""
     tiles = []
     for sample, alpha, title in zip(samples, alphas, titles):
         h, w = sample.mask.shape
-        size = (int(w * scale), int(h * scale))
+        size = (width, max(1, round(h * width / w)))
         pred = binarize(alpha)
         error = np.zeros((h, w, 3), np.uint8)
         error[pred & sample.mask] = (200, 200, 200)
@@ -461,223 +575,223 @@ def contact_sheet(samples: list[Sample], alphas: list[np.ndarray], titles: list[
         photo = row[0].copy()
         cv2.rectangle(photo, (0, 0), (size[0], 34), (0, 0, 0), -1)
         for k, text in enumerate(title.split("\n")[:2]):
-            cv2.putText(photo, text, (4, 14 + 16 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (255, 255, 255), 1, cv2.LINE_AA)
+            cv2.putText(photo, text, (4, 14 + 16 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (255, 255, 255), 1, cv2.LINE_AA)
         row[0] = photo
         tiles.append(np.concatenate([np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255) for t in row], axis=1))
     header = np.full((24, tiles[0].shape[1], 3), 255, np.uint8)
     for k, text in enumerate(("photo", "ground truth", "prediction", "error: FP red, FN blue")):
         x = 4 + k * (tiles[0].shape[1] // 4)
-        cv2.putText(header, text, (x, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(header, text, (x, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
     Image.fromarray(np.concatenate([header, *tiles], axis=0)).save(path)
-
-
-def _revision() -> str:
-    """Short git commit of the checkout (read-only), '+' if the work tree has changes; '?' without git."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "?"
-    return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
 
 
 def _f(x: float, digits: int = 4) -> str:
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
 
 
-def markdown(
-    rows: list[Row], configs: list[Config], outputs: Outputs, data: Path, best: str, elapsed: float, argv: list[str]
-) -> str:
-    """The report: main table, before/after by split, pairs against rembg, the target, notes."""
-    labels = {c.name: c.label for c in configs}
-    labels.update({
-        "rembg_plain": "rembg u2netp, plain mask", "rembg_post_process": "rembg u2netp, post_process_mask",
-        "rembg_alpha_matting": "rembg u2netp, alpha_matting",
-    })
-    names = [c.name for c in configs] + [f"rembg_{m}" for m in REMBG_MODES if m in outputs.rembg]
-    n = len(outputs.stems)
+def _loadavg() -> str:
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+@dataclass
+class SetResult:
+    """One dev set's rows and facts for the report."""
+
+    data: Path
+    rows: list[Row]
+    photos: int
+    computed: int  # photos that needed a network run or a rembg call (the rest came from the cache)
+
+
+def markdown(results: list[SetResult], config_list: list[Config], networks: list[Network], facts: dict[str, str]) -> str:
+    """The report: header (machine, date, command, weights, the combination's picks), one table per set, notes."""
+    labels = {c.name: c.label for c in config_list}
+    labels.update({"rembg_plain": "rembg u2netp, plain mask", "rembg_post_process": "rembg u2netp, post_process_mask",
+                   "rembg_alpha_matting": "rembg u2netp, alpha_matting"})
+    combinations = {c.name for c in config_list if c.combination}
+    md5s = {n.run.model: (n.md5, n.path.name) for n in networks}
     lines = [
-        "# Mask quality on the dev set",
+        "# Mask quality on the dev sets",
         "",
-        f"Data: `{Path(data).name}`, {n} photos (600x800) with hand-labelled binary masks. Model: bundled "
-        f"`u2netp.onnx` (md5 `{md5_of(PROJECT_WEIGHTS_DIR / 'u2netp.onnx')}`) for us and for rembg "
-        f"({outputs.rembg_version or 'not run'}: {outputs.rembg_note}). Machine: {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}, code at `{_revision()}`. Run: `python -m bench.quality {' '.join(argv)}` "
-        f"({elapsed / 60:.1f} min, {time.strftime('%Y-%m-%d')}).",
+        f"Run: `{facts['command']}` on {facts['date']} ({facts['elapsed']}), code at `{revision()}`. Machine: "
+        f"{os.cpu_count()} CPUs ({platform.machine()}), PyTorch {torch.__version__} on {torch.get_num_threads()} "
+        f"threads, Python {platform.python_version()}; load average {facts['load_start']} at the start, "
+        f"{facts['load_end']} at the end (other processes share the machine: times are wall-clock and "
+        "inflated alike for every configuration).",
         "",
-        "Masks are binarised at 0.5 for IoU and boundary F (3 px tolerance); MAE is on the soft alpha. "
-        "p10 = 10th percentile over the photos (the worst tenth starts there); for MAE the 90th. Time: mean "
-        "seconds per photo: ours = preprocess + network + resize + refinement at 600x800 (no decode); "
-        "rembg = its `remove()` call.",
+        "Weights: " + ", ".join(f"{model} `{name}` (md5 `{md5}`)" for model, (md5, name) in md5s.items())
+        + f". rembg: {facts['rembg']}." + (f" Not measured: {facts['skipped']}." if facts.get("skipped") else ""),
         "",
-        "| configuration | IoU | IoU p10 | BF 3px | BF p10 | MAE | MAE p90 | ms / photo | n |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in names:
-        s = summarise(rows, name)
-        if not s:
-            continue
-        mark = "**" if name == best else ""
-        lines.append(
-            f"| {mark}{name}{mark}: {labels[name]} | {_f(s['iou'])} | {_f(s['iou_p10'])} | {_f(s['bf'])} | "
-            f"{_f(s['bf_p10'])} | {_f(s['mae'])} | {_f(s['mae_p90'])} | {s['ms']:.0f} | {s['n']} |"
-        )
-    # before / after, by split
-    seed, current = seed_settings(), RefineSettings()
-    after = "defaults"
-    splits = {
-        "tune (even)": {r.stem for r in rows if r.split == "tune"},
-        "held-out (odd)": {r.stem for r in rows if r.split == "holdout"},
-        "all": None,
-    }
+    for result in results:
+        auto = summarise(result.rows, DEFAULT_MODEL)
+        if auto:
+            lines.append(f"- `{result.data.name}` ({result.photos} photos): the combination gave {auto['portrait']} "
+                         f"photos to {PORTRAIT} and {auto['n'] - auto['portrait']} to {SALIENT}.")
     lines += [
         "",
-        "## Before / after tuning",
-        "",
-        "Defaults were tuned (`python -m bench.tune`) on the even-indexed photos only; the odd-indexed ones "
-        "are held out. `seed` = the refinement defaults before tuning on the unpadded input (the photo resized to "
-        "320x320 as is, as rembg does), `defaults` = the current ones (network input and refinement).",
-        "",
-        "| split | config | IoU | BF 3px | MAE |",
-        "| --- | --- | ---: | ---: | ---: |",
+        "Masks are binarised at 0.5 for IoU and boundary F (BF, 3 px tolerance); MAE is on the soft alpha. IoU p10 = "
+        "10th percentile over the photos (the worst tenth starts there). ms = mean per photo of preprocessing + "
+        "network passes + resize + refinement at the photo's size (no decoding), for rembg its `remove()` call. "
+        f"`{PORTRAIT} used` = photos a combination gave to {PORTRAIT}.",
     ]
-    for split, stems in splits.items():
-        for name in dict.fromkeys(["raw_unpadded", "raw", "seed", after, "rembg_plain"]):
-            s = summarise(rows, name, stems)
-            if s:
-                lines.append(f"| {split} | {name} | {_f(s['iou'])} | {_f(s['bf'])} | {_f(s['mae'])} |")
-    diff = settings_diff(seed, current) + settings_diff(INFERENCE_VARIANTS["unpadded"], InferenceSettings())
-    lines += ["", "| setting | before (seed) | after (current default) |", "| --- | ---: | ---: |"]
-    lines += [f"| `{k}` | {a} | {b} |" for k, a, b in diff] or ["| (no change) | | |"]
-    # pairs against rembg
-    if outputs.rembg:
-        pairs = [("raw", "rembg_plain"), ("seed", "rembg_plain"), ("seed", "rembg_post_process")]
-        for ours in dict.fromkeys([after, best]):
-            pairs += [(ours, "rembg_plain"), (ours, "rembg_post_process"), (ours, "rembg_alpha_matting")]
+    for result in results:
+        set_name = result.data.name
+        names = [c.name for c in config_list] + [f"rembg_{m}" for m in REMBG_MODES]
         lines += [
             "",
-            "## Against rembg, pair by pair",
+            f"## {set_name}",
             "",
-            "Deltas are ours − rembg, averaged over the photos both ran on (higher IoU/BF and lower MAE are "
-            "better); wins/losses count photos where our BF is higher/lower. Each rembg call alternated with "
-            "our network on the same photo. Time ratio = ours / rembg (below 1: we are faster).",
+            f"{result.photos} photos: {SET_NOTES.get(set_name, 'a dev set')}. "
+            f"Per photo: `bench/results/quality_{set_name}.csv`.",
             "",
-            "| ours | rembg | n | ΔIoU | ΔBF 3px | ΔMAE | BF wins / losses | ours ms | rembg ms | time ratio |",
-            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| configuration | IoU | IoU p10 | BF 3px | MAE | ms / photo | {PORTRAIT} used | n |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        for a, b in dict.fromkeys(pairs):
-            p = paired(rows, a, b)
-            if p:
-                lines.append(
-                    f"| {a} | {b} | {p['n']} | {p['d_iou']:+.4f} | {p['d_bf']:+.4f} | {p['d_mae']:+.4f} | "
-                    f"{p['bf_wins']} / {p['bf_losses']} | {p['ms_ours']:.0f} | {p['ms_theirs']:.0f} | {p['ratio']:.2f} |"
-                )
-        ours_s, theirs_s = summarise(rows, after), summarise(rows, "rembg_plain")
-        met = ours_s["iou"] > theirs_s["iou"] and ours_s["bf"] > theirs_s["bf"]
-        lines += [
-            "",
-            f"**Target** (tuned defaults above rembg's plain u2netp mask in both IoU and BF): "
-            f"**{'met' if met else 'not met'}** — IoU {ours_s['iou']:.4f} vs {theirs_s['iou']:.4f}, "
-            f"BF {ours_s['bf']:.4f} vs {theirs_s['bf']:.4f} (all {n} photos, config `{after}`).",
-        ]
-        hold = splits["held-out (odd)"]
-        oh, th = summarise(rows, after, hold), summarise(rows, "rembg_plain", hold)
-        if oh and th:
-            lines.append(f"On the held-out half alone: IoU {oh['iou']:.4f} vs {th['iou']:.4f}, BF {oh['bf']:.4f} vs {th['bf']:.4f}.")
-        if best != after:
-            bs, bh = summarise(rows, best), summarise(rows, best, hold)
-            lines.append(
-                f"Our best configuration, `{best}`: IoU {bs['iou']:.4f}, BF {bs['bf']:.4f} on all photos; "
-                f"IoU {bh['iou']:.4f}, BF {bh['bf']:.4f} on the held-out half."
-            )
-    else:
-        lines += ["", f"rembg: {outputs.rembg_note}."]
+        for name in names:
+            s = summarise(result.rows, name)
+            if not s:
+                continue
+            mark = "**" if name == DEFAULT_MODEL else ""
+            used = f"{s['portrait']}" if name in combinations else "–"
+            lines.append(f"| {mark}{name}{mark}: {labels[name]} | {_f(s['iou'])} | {_f(s['iou_p10'])} | {_f(s['bf'])} | "
+                         f"{_f(s['mae'])} | {s['ms']:.0f} | {used} | {s['n']} |")
+    reused = [r.data.name for r in results if r.computed < r.photos]
     lines += [
         "",
         "## Notes",
         "",
-        f"- Contact sheet of the ten lowest-IoU photos under `{best}`: `bench/results/worst10.png` (git-ignored: "
-        "it shows dev-set photos, which may not be shipped).",
-        "- Per-photo numbers: `bench/results/quality_per_image.csv`.",
-        *([f"- `--reuse`: the network outputs and every network / rembg time come from the cached run written "
-           f"{outputs.cached_at}; run without `--reuse` for fresh timings."] if outputs.cached_at else []),
+        f"- Combinations are computed from each network's cached views; their time is what "
+        f"`core.combine.CombinedSegmenter` spends: {PORTRAIT}'s two passes, both networks' preprocessing, and "
+        f"{SALIENT}'s passes only on the photos given to it (the coverage rule needs both networks on every photo).",
+        f"- `{PORTRAIT}_noflip`: the first of the two cached views; its time is preprocessing + half of the two passes.",
+        "- A (network output, refinement) pair shared by several configurations is refined once per photo; they "
+        "share that refinement time.",
         "- rembg's `alpha_matting` is read from the RGBA cut-out: `remove(..., only_mask=True)` returns the mask "
         "before matting, so `only_mask=True, alpha_matting=True` silently gives the plain mask.",
-        "- Refinement times are measured while scoring (after the network pass); the network's own time is "
-        "the one measured alternating with rembg. Times are wall-clock on a shared machine: other processes "
-        "inflate them, so the ratios say more than the absolute numbers.",
+        *([f"- Network outputs and their times partly from the cache (`--reuse`) for {', '.join(reused)}: run without "
+           "`--reuse` for fresh timings."] if reused else []),
+        "- Contact sheets of the ten lowest-IoU photos (`--worst`) show dev-set photos: git-ignored, never committed.",
     ]
-    if "alpha_matting" in outputs.rembg:
-        ran = int(np.isfinite(outputs.rembg_s["alpha_matting"]).sum())
-        if ran < n:
-            lines.append(f"- rembg alpha_matting ran on {ran} of {n} photos (`--matting-every`); its pairs use those.")
     return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------ main
 
 
+def load_networks(runs: list[Run], log: Callable[[str], None] = print) -> tuple[list[Network], dict[str, str]]:
+    """A Network per run whose weights load (never downloading), and the reason for each that does not."""
+    networks, skipped = [], {}
+    for run in runs:
+        if run.model in skipped:
+            continue
+        try:
+            networks.append(Network(run))
+        except PortraitStudioError as exc:
+            skipped[run.model] = str(exc)
+            log(f"  {run.model}: skipped ({exc})")
+    return networks, skipped
+
+
+def model_predictions(
+    data: Path, stems: list[str], model: str = DEFAULT_MODEL, *, cache: Path = CACHE_DIR, log: Callable[[str], None] = print
+) -> list[np.ndarray]:
+    """Per photo, `model`'s network output (float32 h×w in [0, 1]) with its own network input, as core computes
+    it (a combination: the output it keeps); from the cache, running the networks only where it has nothing."""
+    spec = get_spec(model)
+    names = list(spec.members) or [model]
+    networks, skipped = load_networks([Run(n, n, InferenceSettings.for_model(REGISTRY[n])) for n in names], log)
+    if skipped:
+        raise SystemExit(f"{model}: cannot load {', '.join(skipped)} ({'; '.join(skipped.values())})")
+    by_key = {n.run.key: n for n in networks}
+    out = []
+    for outputs in photo_outputs(data, stems, networks, cache=cache, log=log):
+        photo = Photo(outputs.sample, outputs.nets, by_key)
+        out.append((photo.shipped() if spec.members else photo.single(model)).prediction)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dev set folder with images/ and masks/")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N photos (quick run)")
+    parser.add_argument("--data", type=Path, nargs="+", default=list(DEV_SETS), metavar="FOLDER",
+                        help="dev set folder(s) with images/ and masks/ (default: both dev sets)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N photos of each set")
     parser.add_argument("--no-rembg", action="store_true", help="skip rembg (ours only)")
     parser.add_argument("--matting-every", type=int, default=1, metavar="K",
                         help="run rembg alpha_matting (slow) on every K-th photo only (default 1: all)")
     parser.add_argument("--reuse", action="store_true",
-                        help="reuse cached network outputs and timings from bench/results/cache/ if they match")
+                        help="take network outputs, rembg masks and their timings from the cache where it has them")
+    parser.add_argument("--worst", action="store_true",
+                        help="also write worst10_<set>.png: the ten lowest-IoU photos under the default model")
     parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default bench/results)")
+    parser.add_argument("--cache", type=Path, default=CACHE_DIR, help="cache folder (default bench/results/cache)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run networks (or load them), score every configuration, write the report files."""
+    """Run the networks (or read the cache), score every configuration per dev set, write the report files."""
     args = build_parser().parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
-    started = time.perf_counter()
-    stems = list_stems(args.data, args.limit)
-    print(f"{len(stems)} photos from {args.data}")
-    outputs = load_outputs(args.data, stems) if args.reuse else None
-    if outputs is not None and not args.no_rembg and not outputs.rembg:
-        outputs = None  # the cache has no rembg masks: run again
-    if outputs is None:
-        outputs = run_models(args.data, stems, use_rembg=not args.no_rembg, matting_every=max(1, args.matting_every))
-    else:
-        print("  reusing cached network outputs and timings")
-    computed = [v for v in INFERENCE_VARIANTS if v not in outputs.variants] + ([] if outputs.predictions is not None else ["default"])
-    run_variants(args.data, outputs)
-    if args.limit is None and (computed or not outputs.cached_at):  # a --limit run never replaces the full cache
-        print(f"  cached network outputs in {save_outputs(outputs, args.data).relative_to(ROOT)}")
-    if args.no_rembg:
-        outputs.rembg, outputs.rembg_s, outputs.rembg_note = {}, {}, "skipped (--no-rembg)"
-    samples = [load_sample(args.data, s) for s in stems]
-    truths = [GroundTruth.from_mask(s.mask) for s in samples]
-    configs = our_configs()
-    print(f"  scoring {len(configs)} configurations" + (f" + rembg {', '.join(outputs.rembg)}" if outputs.rembg else ""))
-    rows = evaluate(samples, truths, outputs, configs)
-    # best: the highest mean BF, but the shipped defaults unless another config beats them by more than noise
-    ranked = {c.name: summarise(rows, c.name)["bf"] for c in configs}
-    best = max(ranked, key=ranked.get)
-    anchor = "defaults"
-    if ranked[best] - ranked[anchor] <= MIN_GAIN:
-        best = anchor
+    started, load_start = time.perf_counter(), _loadavg()
+    sets = [(data, list_stems(data, args.limit)) for data in args.data]
+    models, skipped = available_models()
+    networks, failed = load_networks(network_runs(models))
+    skipped.update(failed)
+    models = [m for m in models if m not in failed]
+    by_key = {n.run.key: n for n in networks}
+    config_list = configs(models)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.out / "quality_per_image.csv")
-    # contact sheet: ten lowest IoU under the best configuration
-    by_stem = {r.stem: r for r in rows if r.config == best}
-    worst = sorted(range(len(samples)), key=lambda i: by_stem[samples[i].stem].iou)[:10]
-    settings = next(c.settings for c in configs if c.name == best)
-    variant = next(c.inference for c in configs if c.name == best)
-    alphas = [alpha_from_prediction(outputs.prediction(i, variant)[0], samples[i].rgb.shape[:2], settings, image=samples[i].rgb)[1]
-              for i in worst]
-    titles = [f"{samples[i].stem}  IoU {by_stem[samples[i].stem].iou:.3f}\nBF {by_stem[samples[i].stem].bf:.3f}" for i in worst]
-    contact_sheet([samples[i] for i in worst], alphas, titles, args.out / "worst10.png")
-    report = markdown(rows, configs, outputs, args.data, best, time.perf_counter() - started, argv)
+    results = []
+    with open_rembg(not args.no_rembg) as (peer, note):
+        for data, stems in sets:
+            print(f"{Path(data).name}: {len(stems)} photos, {len(config_list)} configurations, runs "
+                  f"{', '.join(by_key)}" + (", rembg " + ", ".join(REMBG_MODES) if peer else ""))
+            rows, computed = [], 0
+            for outputs in photo_outputs(data, stems, networks, peer, reuse=args.reuse, cache=args.cache,
+                                         matting_every=max(1, args.matting_every)):
+                truth = GroundTruth.from_mask(outputs.sample.mask)
+                split = split_of(outputs.index)
+                rows += score_photo(Photo(outputs.sample, outputs.nets, by_key), truth, config_list, Path(data).name, split)
+                rows += score_rembg(outputs, truth, Path(data).name, split)
+                computed += bool(outputs.computed)
+            write_csv(rows, args.out / f"quality_{Path(data).name}.csv")
+            results.append(SetResult(Path(data), rows, len(stems), computed))
+            if args.worst:
+                write_worst(data, stems, rows, networks, args.cache, args.out)
+        rembg_note = f"{peer.version}, {note}" if peer else note
+    facts = {
+        "command": " ".join(["python -m bench.quality", *argv]), "date": time.strftime("%Y-%m-%d %H:%M"),
+        "elapsed": f"{(time.perf_counter() - started) / 60:.1f} min", "load_start": load_start, "load_end": _loadavg(),
+        "rembg": rembg_note, "skipped": "; ".join(f"{k}: {v}" for k, v in skipped.items()),
+    }
+    report = markdown(results, config_list, networks, facts)
     (args.out / "quality.md").write_text(report)
     print(report)
     return 0
+
+
+def write_worst(data: Path, stems: list[str], rows: list[Row], networks: list[Network], cache: Path, out: Path) -> None:
+    """worst10_<set>.png: the ten lowest-IoU photos under the default model (refined again from the cache)."""
+    by_stem = {r.stem: r for r in rows if r.config == DEFAULT_MODEL}
+    if not by_stem:
+        return
+    worst = sorted(by_stem, key=lambda s: by_stem[s].iou)[:10]
+    by_key = {n.run.key: n for n in networks}
+    needed = [by_key[PORTRAIT], by_key[SALIENT]]
+    refine = RefineSettings.for_model(REGISTRY[DEFAULT_MODEL])
+    samples, alphas, titles = [], [], []
+    for outputs in photo_outputs(data, worst, needed, cache=cache, log=lambda _: None):
+        pick = Photo(outputs.sample, outputs.nets, by_key).shipped()
+        alphas.append(alpha_from_prediction(pick.prediction, outputs.sample.rgb.shape[:2], refine, None, None,
+                                            outputs.sample.rgb)[1])
+        r = by_stem[outputs.sample.stem]
+        samples.append(outputs.sample)
+        titles.append(f"{r.stem} IoU {r.iou:.3f}\n{r.chosen} dis {r.disagreement:.2f}")
+    contact_sheet(samples, alphas, titles, out / f"worst10_{Path(data).name}.png")
 
 
 if __name__ == "__main__":

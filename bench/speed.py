@@ -9,13 +9,17 @@ Writes bench/results/speed.md (and speed.json with every raw number) and prints 
 How it measures
 - Photos: the largest photo in ../shared/data/photos resized (Lanczos) to each size in megapixels and
   saved as JPEG quality 92; the pipeline gets the file bytes and returns PNG bytes (`core.pipeline.process`:
-  composite on white with the `RefineSettings()` defaults; a 'blur' background is timed once per size).
+  composite on white with the model's own refinement, `RefineSettings.for_model`; a 'blur' background is timed
+  once per size). The stage table is u2netp's; the default model (`auto`: MODNet, and u2netp where MODNet is
+  not trusted) is timed end to end beside it at 0.5, 2 and 12 MP (part `models`), interleaved run by run.
 - One fresh worker process per size, so peak resident memory (VmHWM) is per size. All workers stay up and
   are driven round-robin, one repetition at a time, so load from other processes on the machine hits every
   size (and rembg, and every inference setting) alike. Reported: median and IQR (75th - 25th percentile).
 - Inference settings: the u2netp forward pass at 320x320 (bundled weights) and u2net's (random weights:
   same cost), with threads 1 and 2, BatchNorm folded or not, channels-last or not, TorchScript freeze,
-  torch.compile, oneDNN off, and onnxruntime (what rembg runs) for reference. "Exact" means d0 within
+  torch.compile, oneDNN off, and onnxruntime (what rembg runs) for reference; MODNet's forward pass at its own
+  network input (bundled weights): the loaded model, `Segmenter.forward` as shipped, and the
+  `core.modnet.inference_model` copy. "Exact" means d0 (MODNet: the matte) within
   1e-5 (max abs) of the plain model's on real photos; the float64 column shows how far plain fp32 itself is.
 - rembg (if installed): `rembg.remove(bytes, session=new_session("u2netp"))` with U2NET_HOME pointing at a
   temporary folder holding a copy of weights/u2netp.onnx, so nothing is downloaded.
@@ -48,6 +52,8 @@ PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 BUNDLED_ONNX = ROOT / "weights" / "u2netp.onnx"
 
 DEFAULT_SIZES = (0.5, 2.0, 12.0, 24.0)
+DEFAULT_MODEL = "auto"  # core.weights.DEFAULT_MODEL (this module imports core only inside its workers)
+MODEL_SIZES = (0.5, 2.0, 12.0)  # sizes at which the default model is timed end to end
 DEFAULT_REPEATS = {0.5: 10, 2.0: 7}  # other sizes: 5
 QUICK_SIZES = (0.5, 2.0)
 EXACT_TOL = 1e-5
@@ -66,6 +72,7 @@ SETTINGS_U2NETP = (
 )
 SETTINGS_U2NET = ("plain", "fold_bn", "fold_bn+channels_last", "segmenter")
 SETTINGS_QUICK = ("plain", "fold_bn", "fold_bn+channels_last", "segmenter", "onnxruntime")
+SETTINGS_MODNET = ("plain", "segmenter", "modnet_inference_model")
 SETTING_NOTES = {
     "plain": "the loaded model as is (identity BatchNorms still run), NCHW input",
     "fold_bn": "BatchNorm folded into the convolutions (`core.segmentation.fold_batchnorm`)",
@@ -77,6 +84,8 @@ SETTING_NOTES = {
     "mkldnn_disabled": "plain model with torch.backends.mkldnn disabled (ATen's own convolutions)",
     "segmenter": "`Segmenter.forward` as shipped (numpy in/out, lock; folded model, TorchScript-frozen on the CPU unless `CPU_JIT_FREEZE` is off, NCHW unless `CPU_CHANNELS_LAST`): **adopted**",
     "onnxruntime": "onnxruntime CPU on weights/u2netp.onnx, what rembg runs (reference, not a PyTorch setting)",
+    "modnet_inference_model": "MODNet only: the `core.modnet.inference_model` copy (IBNorm folded, channels-last, "
+                              "fused oneDNN operators)",
 }
 
 
@@ -283,17 +292,26 @@ class PipelineWorker:
 
         self.data = Path(image).read_bytes()
         self.segmenter = get_segmenter(model, "cpu", allow_download=False)
+        self.chosen = model
+        combination = hasattr(self.segmenter, "run")
+        if combination:  # which member's output it keeps for this photo
+            from core.imageio import decode_image
+
+            rgb = decode_image(self.data).rgb
+            self.chosen = self.segmenter.run(self.segmenter.prepare(rgb), rgb.shape[:2]).decision.chosen
         from PIL import Image
 
         tiny = io.BytesIO()
         Image.fromarray(np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (48, 1, 3))).save(tiny, "JPEG")
-        for variant in ("default", "blur", "cutout_raw"):
+        variants = ("default", "blur") if combination else ("default", "blur", "cutout_raw")  # cutout_raw: one network
+        for variant in variants:
             self._process(tiny.getvalue(), variant)  # warm-up: one-time allocations and lazy imports
 
     def hello(self) -> dict:
         import torch
 
-        return {"rss_mb": _proc_status_mb("VmRSS"), "hwm_mb": _proc_status_mb("VmHWM"), "threads": torch.get_num_threads()}
+        return {"rss_mb": _proc_status_mb("VmRSS"), "hwm_mb": _proc_status_mb("VmHWM"), "threads": torch.get_num_threads(),
+                "chosen": self.chosen}
 
     def _process(self, data: bytes, variant: str):
         import inspect
@@ -315,7 +333,8 @@ class PipelineWorker:
                 extra["inference"] = InferenceSettings(pad=False, flip=False)
             return process(data, self.segmenter, kind="cutout", settings=None, fmt="png", **extra)
         background = Background("blur") if variant == "blur" else Background("color", color=(255, 255, 255))
-        return process(data, self.segmenter, kind="composite", settings=RefineSettings(), background=background, fmt="png")
+        settings = RefineSettings.for_model(self.segmenter.spec)
+        return process(data, self.segmenter, kind="composite", settings=settings, background=background, fmt="png")
 
     def handle(self, request: dict) -> dict:
         cmd = request["cmd"]
@@ -351,7 +370,7 @@ class PipelineWorker:
         rgb = decode_image(self.data).rgb
         prediction = predict(rgb, self.segmenter)  # the dashboard caches this: not part of an update
         small = preview_copy(rgb, PREVIEW_SIDE)
-        defaults = RefineSettings()
+        defaults = RefineSettings.for_model(self.segmenter.spec)
         variants = {
             "defaults": defaults,
             "defaults, matting off": dataclasses.replace(defaults, matting=False),
@@ -666,8 +685,8 @@ class RembgWorker:
 # ------------------------------------------------------------------------------ inference worker
 
 
-def conv_macs(model, size: int = 320) -> float:
-    """Multiply-accumulates of every convolution in one forward pass at size x size (GMAC)."""
+def conv_macs(model, size: int | tuple[int, int] = 320) -> float:
+    """Multiply-accumulates of every convolution in one forward pass at size x size or (height, width) (GMAC)."""
     import torch
     from torch import nn
 
@@ -677,8 +696,9 @@ def conv_macs(model, size: int = 320) -> float:
         total[0] += output.numel() * (module.weight.numel() // module.out_channels)
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    height, width = (size, size) if isinstance(size, int) else size
     with torch.inference_mode():
-        model(torch.zeros(1, 3, size, size))
+        model(torch.zeros(1, 3, height, width))
     for handle in handles:
         handle.remove()
     return total[0] / 1e9
@@ -768,7 +788,7 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 class InferWorker:
-    """Network forward passes at 320x320 under several CPU settings, timed one call per request."""
+    """Network forward passes at the model's network input under several CPU settings, timed one call per request."""
 
     def __init__(self, model: str, settings: str, photos: str, measure_machine: bool, float64: bool) -> None:
         import torch
@@ -780,8 +800,8 @@ class InferWorker:
         self.model_name = model
         self.max_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         torch.set_num_threads(self.max_threads)
-        if model == "u2netp":
-            weights = load_weights("u2netp", allow_download=False)
+        if model in ("u2netp", "modnet"):  # the bundled weights
+            weights = load_weights(model, allow_download=False)
         else:  # random weights with non-trivial BatchNorm statistics (so folding is really exercised)
             torch.manual_seed(0)
             net = build_model(model)
@@ -800,7 +820,9 @@ class InferWorker:
         self.batch = batches[0]
         self.x = torch.from_numpy(self.batch)
         plain = self.segmenter.model
-        self.info: dict = {"model": model, "gmac": conv_macs(plain), "settings": {}, "max_threads": self.max_threads}
+        shape = tuple(int(n) for n in self.batch.shape[-2:])
+        self.info: dict = {"model": model, "gmac": conv_macs(plain, shape), "settings": {}, "max_threads": self.max_threads,
+                           "input": list(shape)}
         if measure_machine:
             self.info["gemm_gmacs"] = {t: gemm_gmacs(t) for t in sorted({1, self.max_threads})}
             torch.set_num_threads(self.max_threads)
@@ -846,6 +868,11 @@ class InferWorker:
                 sessions[t] = ort.InferenceSession(str(BUNDLED_ONNX), options, providers=["CPUExecutionProvider"])
             input_name = sessions[all_threads[0]].get_inputs()[0].name
             return (lambda t, x: torch.from_numpy(sessions[t].run(None, {input_name: x.numpy()})[0])), all_threads
+        if name == "modnet_inference_model":
+            from core.modnet import inference_model
+
+            fast = inference_model(plain)
+            return self._eager(lambda x: fast(x)[0]), all_threads
         if name == "segmenter":
             def forward(threads: int, x):
                 torch.set_num_threads(threads)
@@ -972,6 +999,9 @@ def run_settings(args, photos: list[str], logs: Path, report: dict) -> None:
                   + ([] if quick else ["--float64"]), logs)
     workers.append((main, list(p_settings)))
     main.wait_ready()  # alone: its sgemm rate and compile/trace times must not compete with other setups
+    portrait = Worker("infer modnet", "infer", ["--model", "modnet", "--settings", ",".join(SETTINGS_MODNET),
+                                                "--photos", os.pathsep.join(photos)], logs)
+    workers.append((portrait, list(SETTINGS_MODNET)))
     if not quick:
         passive = Worker("infer u2netp OMP_WAIT_POLICY=PASSIVE", "infer",
                          ["--model", "u2netp", "--settings", "segmenter", "--photos", os.pathsep.join(photos)], logs,
@@ -1019,8 +1049,10 @@ def run_settings(args, photos: list[str], logs: Path, report: dict) -> None:
         report["gmac"] = {"u2netp": main.hello["gmac"]}
         report["plain_vs_float64"] = main.hello.get("plain_vs_float64")
     for worker, _ in workers:
-        if worker.hello and worker.hello["model"] == "u2net":
-            report.setdefault("gmac", {})["u2net"] = worker.hello["gmac"]
+        if worker.hello and worker.hello["model"] != "u2netp":
+            report.setdefault("gmac", {})[worker.hello["model"]] = worker.hello["gmac"]
+        if worker.hello:
+            report.setdefault("inputs", {})[worker.hello["model"]] = worker.hello.get("input")
         worker.close()
 
 
@@ -1029,6 +1061,11 @@ def run_stages(args, inputs: dict[float, dict], logs: Path, report: dict) -> Non
     sizes = sorted(inputs)
     parts = set(args.parts.split(","))
     workers = {mp: Worker(f"pipeline {_label(mp)}", "pipeline", ["--image", inputs[mp]["path"]], logs) for mp in sizes}
+    models = {}  # the default model end to end, at the sizes of MODEL_SIZES that are measured
+    if "models" in parts:
+        models = {mp: Worker(f"pipeline {DEFAULT_MODEL} {_label(mp)}", "pipeline",
+                             ["--image", inputs[mp]["path"], "--model", DEFAULT_MODEL], logs)
+                  for mp in sizes if mp in MODEL_SIZES}
     e2e_size = E2E_SIZE if E2E_SIZE in inputs else max(sizes)
     rembg_worker = None
     home = None
@@ -1037,9 +1074,9 @@ def run_stages(args, inputs: dict[float, dict], logs: Path, report: dict) -> Non
         shutil.copy2(BUNDLED_ONNX, home / "u2netp.onnx")
         rembg_worker = Worker(f"rembg {_label(e2e_size)}", "rembg", ["--image", inputs[e2e_size]["path"]], logs,
                               env={"U2NET_HOME": str(home)})
-    for worker in [*workers.values(), *([rembg_worker] if rembg_worker else [])]:
+    for worker in [*workers.values(), *models.values(), *([rembg_worker] if rembg_worker else [])]:
         worker.wait_ready()
-    failed = [w for w in workers.values() if w.hello is None]
+    failed = [w for w in [*workers.values(), *models.values()] if w.hello is None]
     if failed:
         raise SystemExit(f"pipeline worker failed: {failed[0].error}")
     if rembg_worker and rembg_worker.hello is None:
@@ -1050,6 +1087,7 @@ def run_stages(args, inputs: dict[float, dict], logs: Path, report: dict) -> Non
     repeats = {mp: args.repeats or (3 if args.quick else DEFAULT_REPEATS.get(mp, 5)) for mp in sizes}
     e2e_repeats = repeats[e2e_size]
     runs: dict[float, list[dict]] = {mp: [] for mp in sizes}
+    model_runs: dict[float, list[dict]] = {mp: [] for mp in models}
     cutout: list[float] = []
     rembg: list[dict] = []
     for rep in range(max(repeats.values())):
@@ -1057,6 +1095,8 @@ def run_stages(args, inputs: dict[float, dict], logs: Path, report: dict) -> Non
         for mp in order:
             if rep < repeats[mp]:
                 runs[mp].append(workers[mp].call(cmd="run", variant="default"))
+                if mp in models:
+                    model_runs[mp].append(models[mp].call(cmd="run", variant="default"))
             if mp == e2e_size and rep < e2e_repeats and "rembg" in parts:
                 if rembg_worker:
                     rembg.append(rembg_worker.call(cmd="run"))
@@ -1078,6 +1118,13 @@ def run_stages(args, inputs: dict[float, dict], logs: Path, report: dict) -> Non
             "threads": workers[mp].hello["threads"],
         }
     report["stages"] = table
+    if models:
+        report["models"] = {"model": DEFAULT_MODEL, "sizes": {_label(mp): {
+            "e2e": _stats([r["total"] for r in model_runs[mp]]),
+            "stages": {stage: _stats([r["stages"].get(stage, 0.0) for r in model_runs[mp]]) for stage in STAGES},
+            "peak_mb": models[mp].call(cmd="peak")["hwm_mb"], "chosen": models[mp].hello.get("chosen"),
+            "u2netp_e2e": table[_label(mp)]["e2e"], "repeats": repeats[mp],
+        } for mp in models}}
     if "rembg" in parts:
         report["rembg"] = {
             "size": _label(e2e_size), "ours": table[_label(e2e_size)]["e2e"], "ours_cutout_raw": _stats(cutout),
@@ -1095,7 +1142,7 @@ def run_stages(args, inputs: dict[float, dict], logs: Path, report: dict) -> Non
     if "memory" in parts:
         size = MEMORY_SIZE if MEMORY_SIZE in inputs else max(sizes)
         report["memory"] = {"size": _label(size), **workers[size].call(cmd="memory")}
-    for worker in [*workers.values(), *([rembg_worker] if rembg_worker else [])]:
+    for worker in [*workers.values(), *models.values(), *([rembg_worker] if rembg_worker else [])]:
         worker.close()
     if home:
         shutil.rmtree(home, ignore_errors=True)
@@ -1153,7 +1200,7 @@ def render_markdown(report: dict) -> str:
         labels = list(stages)
         w("## Stages per photo size (median ± IQR, ms)")
         w("")
-        w("JPEG in, PNG out through `core.pipeline.process` (composite on white, `RefineSettings()` defaults), "
+        w("u2netp. JPEG in, PNG out through `core.pipeline.process` (composite on white, u2netp's own refinement), "
           "one fresh process per size, sizes interleaved run by run.")
         w("")
         w("| | " + " | ".join(labels) + " |")
@@ -1182,6 +1229,24 @@ def render_markdown(report: dict) -> str:
             w(f"| {stage} | " + " | ".join(cells) + " |")
         w("")
 
+    models = report.get("models")
+    if models:
+        w(f"## The default model (`{models['model']}`) end to end (median ± IQR, ms)")
+        w("")
+        w("Same photos and output as the stage table, one fresh process per size, run after u2netp's run of the same "
+          "repetition. The combination runs MODNet twice (the photo and its mirror) and u2netp only where MODNet's "
+          "two views disagree; 'network kept' says which it was on this photo.")
+        w("")
+        w("| size | network kept | end to end | u2netp end to end | preprocess | inference | resize | refine | "
+          "composite + encode | peak RSS (MB) |")
+        w("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for label, m in models["sizes"].items():
+            st = m["stages"]
+            w(f"| {label} ({m['repeats']} runs) | {m['chosen']} | {_cell(m['e2e'])} | {_cell(m['u2netp_e2e'])} | "
+              f"{_cell(st['preprocess'])} | {_cell(st['inference'])} | {_cell(st['resize'])} | {_cell(st['refine'])} | "
+              f"{_ms(st['composite']['median'] + st['encode']['median'])} | {m['peak_mb']:.0f} |")
+        w("")
+
     rembg = report.get("rembg")
     if rembg or report.get("rembg_error"):
         w(f"## Against rembg ({rembg['size'] if rembg else ''}, end to end, interleaved)")
@@ -1207,7 +1272,11 @@ def render_markdown(report: dict) -> str:
 
     settings = report.get("settings")
     if settings:
-        w("## Inference settings (one forward pass at 320×320, interleaved)")
+        inputs = report.get("inputs", {})
+        w("## Inference settings (one forward pass at the network input, interleaved)")
+        w("")
+        w("Network input: " + ", ".join(f"{k} {'×'.join(str(n) for n in v)}" for k, v in inputs.items() if v)
+          + " (MODNet: the short side at 512, the first exactness photo's aspect).")
         w("")
         fp64 = report.get("plain_vs_float64")
         w(f"Exact = d0 within {EXACT_TOL:g} (max abs) of the plain model's on real photos, at the same thread count. "
@@ -1375,8 +1444,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="about 1 minute: 0.5 and 2 MP, 3 repeats, fewer settings")
     parser.add_argument("--sizes", help="photo sizes in megapixels, comma-separated (default 0.5,2,12,24)")
     parser.add_argument("--repeats", type=int, help="runs per size and per setting (default: 10/7/5/5 by size, 10 per setting)")
-    parser.add_argument("--parts", default="settings,stages,rembg,preview,breakdown,memory",
-                        help="which parts to run (default: settings,stages,rembg,preview,breakdown,memory)")
+    parser.add_argument("--parts", default="settings,stages,models,rembg,preview,breakdown,memory",
+                        help="which parts to run (default: settings,stages,models,rembg,preview,breakdown,memory)")
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile (slow to compile)")
     parser.add_argument("--photo", type=Path, help="source photo (default: the largest in ../shared/data/photos)")
     parser.add_argument("--out", type=Path, default=RESULTS / "speed.md", help="Markdown report (JSON beside it)")
@@ -1420,7 +1489,7 @@ def main(argv: list[str] | None = None) -> int:
             if "settings" in parts:
                 print("inference settings ...", file=sys.stderr, flush=True)
                 run_settings(args, exactness_photos(1 if args.quick else 3), logs, report)
-            if parts & {"stages", "rembg", "preview", "breakdown", "memory"}:
+            if parts & {"stages", "models", "rembg", "preview", "breakdown", "memory"}:
                 print(f"stages at {', '.join(_label(s) for s in sizes)} ...", file=sys.stderr, flush=True)
                 run_stages(args, make_inputs(photo, sizes, folder), logs, report)
         except RuntimeError as exc:

@@ -6,7 +6,8 @@ Searches on the even-indexed photos only (the odd ones are held out), maximising
 (3 px) subject to a mean IoU not below the raw network mask's. Each pass tries every grid value of
 every field in turn (trying a step's size switches that step on) and keeps a change only if it raises
 BF by more than --min-gain; passes repeat until none changes anything. The network outputs come from
-bench.quality's cache (or are computed once). Refinement is replayed step by step with the same
+bench.quality's cache (or are computed once), for the model chosen with --model (default: the default
+model; its refinement is the search's start). Refinement is replayed step by step with the same
 functions and order as core.refine.refine, keeping each step's output for the current settings, so
 that trying a later step's value does not redo the earlier steps. Writes bench/results/tuning.md
 and tuning.json; adopting the result as defaults in core/refine.py is a deliberate, manual step.
@@ -26,14 +27,7 @@ import numpy as np
 
 from bench.common import DEFAULT_DATA, RESULTS, ROOT, list_stems, load_sample, split_of
 from bench.metrics import GroundTruth, score
-from bench.quality import (
-    STEPS,
-    load_outputs,
-    run_models,
-    save_outputs,
-    seed_settings,
-    settings_diff,
-)
+from bench.quality import STEPS, model_predictions, seed_settings, settings_diff
 from core.refine import (
     RefineSettings,
     apply_levels,
@@ -41,6 +35,7 @@ from core.refine import (
     feather,
     keep_main_subject,
     kernel_size,
+    matte_edges,
     morph_close,
     morph_open,
     pixels_from_pct,
@@ -48,6 +43,7 @@ from core.refine import (
     snap_to_edges,
 )
 from core.segmentation import resize_prediction
+from core.weights import DEFAULT_MODEL, REGISTRY
 
 #: Candidate values per field (each a multiple of the field's step, inside its min/max).
 GRID: dict[str, tuple] = {
@@ -98,6 +94,8 @@ def apply_step(step: str, alpha: np.ndarray, s: RefineSettings, image: np.ndarra
         return morph_close(alpha, kernel_size(s.closing_size_pct, shape))
     if step == "feather":
         return feather(alpha, pixels_from_pct(s.feather_sigma_pct, shape))
+    if step == "matting":
+        return matte_edges(alpha, image, s.matting_band_pct, s.matting_smoothness)
     raise SystemExit(f"bench/tune.py does not know the refinement step {step!r}: add it to apply_step")
 
 
@@ -183,14 +181,14 @@ def coordinate_search(
 
 def report(rows: dict[str, dict[str, dict[str, float]]], start: RefineSettings, best: RefineSettings,
            trace: list[dict], n: dict[str, int], elapsed: float, min_iou: float, max_drop: float,
-           min_gain: float, frozen: frozenset[str] = frozenset()) -> str:
+           min_gain: float, frozen: frozenset[str] = frozenset(), model: str = DEFAULT_MODEL) -> str:
     """tuning.md: before/after by split, the settings that changed, the search trace."""
     lines = [
         "# Tuning the refinement defaults",
         "",
-        f"Coordinate search (`python -m bench.tune`, {elapsed / 60:.1f} min) on the {n['tune']} even-indexed "
-        f"photos; {n['holdout']} odd-indexed photos held out. Objective: mean boundary F (3 px), subject to a "
-        f"mean IoU of at least the raw mask's on the tuning photos ({min_iou:.4f}) and no tuning photo losing "
+        f"Coordinate search (`python -m bench.tune --model {model}`, {elapsed / 60:.1f} min) on `{model}`'s network "
+        f"outputs for the {n['tune']} even-indexed photos; {n['holdout']} odd-indexed photos held out. Objective: "
+        f"mean boundary F (3 px), subject to a mean IoU of at least the raw mask's on the tuning photos ({min_iou:.4f}) and no tuning photo losing "
         f"more than {max_drop} IoU to refinement; a value changes only for a BF gain above {min_gain}."
         + (f" Frozen at their start values: {', '.join(sorted(frozen))}." if frozen else ""),
         "",
@@ -217,8 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dev set folder with images/ and masks/")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N photos (quick run)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
+                        help=f"whose network outputs to refine (default {DEFAULT_MODEL})")
     parser.add_argument("--start", default="defaults", metavar="{defaults,seed,FILE.json}",
-                        help="start from the current defaults, the seed's, or the 'best' of an earlier tuning.json")
+                        help="start from the model's refinement, the seed's, or the 'best' of an earlier tuning.json")
     parser.add_argument("--freeze", action="append", default=[], metavar="FIELD",
                         help="keep FIELD at its start value (a step switch freezes its whole step); repeatable")
     parser.add_argument("--passes", type=int, default=4, help="at most this many passes over the fields")
@@ -238,20 +238,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--freeze: no such setting {', '.join(unknown)}; choose from {', '.join(STEP_OF)}")
     started = time.perf_counter()
     stems = list_stems(args.data, args.limit)
-    outputs = load_outputs(args.data, stems)
-    if outputs is None or outputs.predictions is None:
-        print("  no cached network outputs: running the network once per photo (no rembg)")
-        outputs = run_models(args.data, stems, use_rembg=False)
-        if args.limit is None:
-            save_outputs(outputs, args.data)
+    predictions = model_predictions(args.data, stems, args.model)
     samples = [load_sample(args.data, s) for s in stems]
-    raws = [resize_prediction(p, s.rgb.shape[:2]) for p, s in zip(outputs.predictions, samples)]
+    raws = [resize_prediction(p, s.rgb.shape[:2]) for p, s in zip(predictions, samples)]
     truths = [GroundTruth.from_mask(s.mask) for s in samples]
     halves = {sp: [i for i in range(len(stems)) if split_of(i) == sp] for sp in ("tune", "holdout")}
     scorers = {sp: StagedScorer([raws[i] for i in idx], [truths[i] for i in idx], [samples[i].rgb for i in idx])
                for sp, idx in halves.items()}
     if args.start in ("defaults", "seed"):
-        start = seed_settings() if args.start == "seed" else RefineSettings()
+        start = seed_settings() if args.start == "seed" else RefineSettings.for_model(REGISTRY[args.model])
     else:
         start = RefineSettings.from_dict(json.loads(Path(args.start).read_text())["best"])
     check = scorers["tune"].alphas(start)[0]
@@ -276,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
     n = {sp: len(idx) for sp, idx in halves.items()}
     args.out.mkdir(parents=True, exist_ok=True)
-    text = report(rows, start, best, trace, n, elapsed, min_iou, args.max_drop, args.min_gain, frozenset(args.freeze))
+    text = report(rows, start, best, trace, n, elapsed, min_iou, args.max_drop, args.min_gain, frozenset(args.freeze),
+                  args.model)
     (args.out / "tuning.md").write_text(text)
     (args.out / "tuning.json").write_text(json.dumps(
         {"best": best.to_dict(), "start": start.to_dict(), "scores": rows, "trace": trace}, indent=1))

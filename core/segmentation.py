@@ -21,6 +21,7 @@ parallel (Pillow releases the GIL), bit-identical to one `Image.resize` call.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 import os
 import threading
 import warnings
@@ -37,6 +38,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from core.errors import SettingsError
 from core.model import REBNCONV, parameter_count
+from core.modnet import inference_model as modnet_inference_model
 from core.settings import Settings, bool_field, float_field
 from core.weights import DEFAULT_MODEL, InputFacts, LoadedWeights, ModelSpec, ProgressCallback, get_spec, load_weights
 
@@ -312,6 +314,11 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return folded.eval()
 
 
+#: How each architecture's inference copy is made (see `fold_batchnorm`; MODNet: `core.modnet.inference_model`,
+#: BatchNorm folded, channels-last, fused operators on the CPU); the loaded model keeps its official layout.
+INFERENCE_COPIES: dict[str, Callable[[nn.Module], nn.Module]] = {"modnet": modnet_inference_model}
+
+
 @dataclass
 class Segmenter:
     """A loaded model on a device; `predict` gives the network-resolution mask, `segment` the full one.
@@ -326,7 +333,7 @@ class Segmenter:
 
     def __post_init__(self) -> None:
         self.model = self.weights.model.to(self.device).eval()
-        self.inference_model = fold_batchnorm(self.model)
+        self.inference_model = INFERENCE_COPIES.get(self.spec.architecture, fold_batchnorm)(self.model)
         channels_last = CPU_CHANNELS_LAST and self.device.type == "cpu"
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self._frozen: torch.jit.ScriptModule | None = None
