@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.errors import WeightsError
+from core.weights import read_onnx
 from core.model import parameter_count  # noqa: F401  (re-exported: works on any nn.Module)
 
 MODNET_ONNX_MD5 = "d0ded73e80bc0d38a64e2286486e4ea3"  # official photographic-portrait export
@@ -318,27 +319,9 @@ def build_modnet() -> MODNet:
 
 def _read_onnx(path: Path) -> tuple["object", dict[str, np.ndarray]]:
     """(graph, constants by tensor name: initializers and Constant-node values) of the ONNX file at `path`."""
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError as exc:  # pragma: no cover - onnx is in requirements.txt
-        raise WeightsError("Reading .onnx weights needs the 'onnx' package: pip install -r requirements.txt") from exc
     if not path.is_file():
         raise WeightsError(f"MODNet weights file {path} does not exist. {_WHAT_TO_DO}")
-    try:
-        graph = onnx.load(str(path)).graph
-        constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-        for node in graph.node:
-            if node.op_type == "Constant":
-                for attribute in node.attribute:
-                    if attribute.name == "value":
-                        constants[node.output[0]] = numpy_helper.to_array(attribute.t)
-    except Exception as exc:
-        raise WeightsError(
-            f"{path} is not a readable ONNX file ({type(exc).__name__}); it may be truncated or corrupt. "
-            f"{_WHAT_TO_DO}"
-        ) from exc
-    return graph, constants
+    return read_onnx(path, _WHAT_TO_DO)
 
 
 def _attributes(node: "object") -> dict[str, object]:

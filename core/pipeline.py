@@ -164,11 +164,11 @@ def process(
     (the raw mask, no refinement); inference None: the model's own network input. Raises
     PortraitStudioError on bad input.
     """
-    if settings == "model":
-        settings = RefineSettings.for_model(segmenter.spec)
     timer = StageTimer()
     with timer.stage("decode"):
         decoded = decode_image(source)
+    if settings == "model":
+        settings = RefineSettings.for_model(segmenter.spec)
     prediction = predict(decoded.rgb, segmenter, timer, inference)
     raw, alpha = alpha_from_prediction(prediction, decoded.rgb.shape[:2], settings, decoded.alpha, timer, decoded.rgb)
     with timer.stage("composite"):

@@ -351,8 +351,9 @@ def model_from_pth(path: Path, architecture: str | None = None) -> nn.Module:
     return model.eval()
 
 
-def _onnx_conv_weights(path: Path) -> list[tuple[str, "object", "object | None", tuple[int, ...]]]:
-    """(node name, weight, bias, dilations) of every Conv node of an ONNX file, in graph order."""
+def read_onnx(path: Path, what_to_do: str = "Download it again.") -> tuple["object", dict[str, "object"]]:
+    """(graph, constants by name: initializers and Constant nodes as numpy arrays) of an ONNX file;
+    WeightsError ending in `what_to_do` when the file cannot be read."""
     try:
         import onnx
         from onnx import numpy_helper
@@ -360,17 +361,22 @@ def _onnx_conv_weights(path: Path) -> list[tuple[str, "object", "object | None",
         raise WeightsError("Reading .onnx weights needs the 'onnx' package: pip install -r requirements.txt") from exc
     try:
         graph = onnx.load(str(path)).graph
+        constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+        for node in graph.node:
+            if node.op_type == "Constant":
+                for attribute in node.attribute:
+                    if attribute.name == "value":
+                        constants[node.output[0]] = numpy_helper.to_array(attribute.t)
     except Exception as exc:
         raise WeightsError(
-            f"{path} is not a readable ONNX file ({type(exc).__name__}); it may be truncated or corrupt. "
-            f"Download it again."
+            f"{path} is not a readable ONNX file ({type(exc).__name__}); it may be truncated or corrupt. {what_to_do}"
         ) from exc
-    constants = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
-    for node in graph.node:
-        if node.op_type == "Constant":
-            for attribute in node.attribute:
-                if attribute.name == "value":
-                    constants[node.output[0]] = numpy_helper.to_array(attribute.t)
+    return graph, constants
+
+
+def _onnx_conv_weights(path: Path) -> list[tuple[str, "object", "object | None", tuple[int, ...]]]:
+    """(node name, weight, bias, dilations) of every Conv node of an ONNX file, in graph order."""
+    graph, constants = read_onnx(path)
     convs = []
     for node in graph.node:
         if node.op_type != "Conv":

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from core.errors import SettingsError
+from core.weights import REGISTRY
 from core.refine import (
     keep_main_subject,
     snap_to_edges,
@@ -304,8 +305,8 @@ def test_refine_is_scale_invariant():
 
 def test_defaults():
     s = RefineSettings()
-    assert s.to_dict() == {
-        "edge_aware": True,
+    assert s.to_dict() == {  # the default model's (auto); U²-Net's own differ in two fields, below
+        "edge_aware": False,
         "edge_radius_pct": 2.0,
         "edge_smoothness": 0.001,
         "bilateral": False,
@@ -322,9 +323,14 @@ def test_defaults():
         "feather": True,
         "feather_sigma_pct": 0.15,
         "matting": True,
-        "matting_band_pct": 1.5,
+        "matting_band_pct": 1.0,
         "matting_smoothness": 0.0001,
     }
+    u2netp = RefineSettings.for_model(REGISTRY["u2netp"])
+    assert [(k, v) for k, v in u2netp.to_dict().items() if v != s.to_dict()[k]] == [
+        ("edge_aware", True), ("matting_band_pct", 1.5)
+    ]
+    assert RefineSettings.for_model(REGISTRY["modnet"]) == RefineSettings.for_model(REGISTRY["auto"]) == s
 
 
 @pytest.mark.parametrize(
