@@ -49,7 +49,7 @@ def disagreement(view: np.ndarray, mirrored: np.ndarray) -> tuple[float, float]:
     area = float(np.count_nonzero(joined)) / joined.size
     if subject == 0 or area == 0:
         return float("inf"), area
-    return float(np.count_nonzero(a ^ b)) / subject, area
+    return float(np.count_nonzero(a ^ b) / subject), area
 
 
 def decide(views: list[np.ndarray], portrait_name: str = "modnet", salient_name: str = "u2netp") -> Decision:

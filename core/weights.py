@@ -1,4 +1,5 @@
-"""Named U²-Net weights: the registry, where files are found, safe download, and loading .pth / .onnx.
+"""Named models (U²-Net family, MODNet, and the `auto` combination): the registry with each model's preprocessing
+facts, where files are found, safe download, and loading .pth / .onnx.
 
 Search order for a model's file: an explicit path, the project's `weights/` folder (holds the bundled
 `u2netp.onnx`), then `$U2NET_HOME` or, when unset, `~/.u2net` (where rembg users already have these
