@@ -1,14 +1,16 @@
 """Command line: `python -m core {mask,cutout,replace} INPUT -o OUTPUT [options]`.
 
 INPUT is a file (OUTPUT is then the output file; its suffix picks PNG, JPEG or WebP) or a folder
-(OUTPUT is then a folder that receives `<stem>.png` for every image in INPUT). A file that cannot be
-read is reported and skipped; the others are still processed, and the exit status is 1 if anything
-failed (2 for a usage error).
+(OUTPUT is then a folder that receives `<stem>.png` for every image in INPUT, names kept distinct). A file
+that cannot be read is reported and skipped; the others are still processed, and the exit status is 1 if
+anything failed, 2 for a usage error, 130 when interrupted (Ctrl-C). Inputs are never overwritten and
+results are written atomically (`core.output`).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +20,9 @@ from core.composite import Background
 from core.errors import PortraitStudioError
 from core.imageio import format_from_suffix, read_rgb
 from core.limits import DEFAULT_MAX_MEGAPIXELS, DEFAULT_WORKING_MEGAPIXELS, set_pixel_limits
+from core.output import (
+    FolderLock, check_not_input, check_output_folder, check_readable_file, output_names, same_file, write_atomic,
+)
 from core.pipeline import OutputKind, process
 from core.finishing import FinishSettings
 from core.refine import RefineSettings
@@ -28,7 +33,7 @@ from core.weights import DEFAULT_MODEL, REGISTRY, get_spec
 S = TypeVar("S", bound=Settings)
 SETTINGS_GROUPS = {
     InferenceSettings: "network input (how the photo is shown to the network)",
-    RefineSettings: "mask refinement (sizes in %% of the image's long side)",
+    RefineSettings: "mask refinement (sizes in % of the image's long side)",
     FinishSettings: "edge colour on the new background",
 }
 
@@ -52,8 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         if command == "replace":
             sub.add_argument(
                 "--background", required=True,
-                help="an image PATH (cover-fitted, never stretched), a colour #RRGGBB, 'blur' (blurred original) or 'transparent'",
+                help="an image PATH (cover-fitted, never stretched), a colour (#RRGGBB or a CSS name such as 'navy'), 'blur' (blurred original) or 'transparent'",
             )
+        sub.add_argument(
+            "--in-place", action="store_true",
+            help="allow the output folder to be the input folder or inside it (inputs are still never overwritten)",
+        )
         sub.add_argument(
             "--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
             help=f"model (default {DEFAULT_MODEL}: " + "; ".join(f"{name}: {spec.good_at}" for name, spec in REGISTRY.items()) + ")",
@@ -152,12 +161,33 @@ def _download_progress(stream: TextIO):
 
 
 def _jobs(source: Path, target: Path) -> list[tuple[Path, Path]]:
-    """(input file, output file) pairs; a folder gives `<stem>.png` per image (duplicate stems keep their suffix)."""
+    """(input file, output file) pairs; a folder gives one distinctly named PNG per image (`core.output.output_names`)."""
     if source.is_file():
         return [(source, target)]
     files = sorted(p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-    stems = [p.stem for p in files]
-    return [(p, target / (f"{p.stem}.png" if stems.count(p.stem) == 1 else f"{p.name}.png")) for p in files]
+    taken = [p.name for p in files] if same_file(source, target) else []  # writing into the input folder (--in-place)
+    return [(p, target / name) for p, name in zip(files, output_names(files, ".png", taken))]
+
+
+def _read_background(path: str):
+    """The background image at `path` (a FIFO or device is refused before it is opened)."""
+    check_readable_file(Path(path))
+    return read_rgb(path)
+
+
+def _check_output_file(path: Path, kind: OutputKind, background: Background | None) -> None:
+    """Refuse, before any work, an output file that cannot be written: unknown suffix, transparency as JPEG,
+    a folder that cannot be written into."""
+    if path.is_dir():
+        raise PortraitStudioError(f"{path} is a folder: with a file as INPUT, -o names the output file (e.g. {path / 'out.png'}).")
+    fmt = format_from_suffix(path)
+    if fmt == "jpeg" and (kind == "cutout" or (background is not None and background.kind == "transparent")):
+        raise PortraitStudioError(
+            f"{path}: JPEG cannot store transparency. Save the cut-out as .png or .webp, or choose a background."
+        )
+    folder = next((p for p in path.absolute().parents if p.exists()), None)
+    if folder is not None and not os.access(folder, os.W_OK):
+        raise PortraitStudioError(f"{folder} cannot be written to: choose an output file in a folder you can write to.")
 
 
 def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
@@ -168,6 +198,11 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         return 2
     folder_mode = args.input.is_dir()
     try:
+        if folder_mode:
+            check_output_folder(args.input, args.output, args.in_place)
+        else:
+            check_readable_file(args.input)
+            check_not_input(args.output, [args.input])
         set_pixel_limits(args.max_megapixels, args.working_megapixels)
         settings = None if args.no_refine else _settings_from_args(RefineSettings, args)
         finishing = _settings_from_args(FinishSettings, args)
@@ -183,62 +218,86 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
                 )
         else:
             inference = _settings_from_args(InferenceSettings, args)
-        background = Background.parse(args.background, read_rgb) if args.command == "replace" else None
+        background = Background.parse(args.background, _read_background) if args.command == "replace" else None
         if not folder_mode:
-            format_from_suffix(args.output)
+            _check_output_file(args.output, KINDS[args.command], background)
         elif args.output.exists() and not args.output.is_dir():
             raise PortraitStudioError(f"{args.output} is a file; with a folder as INPUT, -o must be a folder.")
         segmenter = get_segmenter(args.model, args.device, weights_path=args.weights, progress=_download_progress(stderr))
     except PortraitStudioError as exc:
         print(f"error: {exc}", file=stderr)
         return 2
-    jobs = _jobs(args.input, args.output)
-    if folder_mode:
+    options = {"settings": settings, "finishing": finishing, "inference": inference, "background": background}
+    if not folder_mode:
+        return _process_all(_jobs(args.input, args.output), segmenter, KINDS[args.command], options, stdout, stderr, folder=False)
+    try:
         args.output.mkdir(parents=True, exist_ok=True)
+        jobs = _jobs(args.input, args.output)
         if not jobs:
             print(f"error: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {args.input}", file=stderr)
             return 1
-    options = {"settings": settings, "finishing": finishing, "inference": inference, "background": background}
-    return _process_all(jobs, segmenter, KINDS[args.command], options, stdout, stderr)
+        with FolderLock(args.output):
+            return _process_all(jobs, segmenter, KINDS[args.command], options, stdout, stderr, folder=True)
+    except OSError as exc:
+        print(f"error: cannot write into {args.output}: {exc.strerror or exc}", file=stderr)
+        return 1
+    except PortraitStudioError as exc:
+        print(f"error: {exc}", file=stderr)
+        return 1
 
 
-def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, options: dict, stdout, stderr) -> int:
-    """Process every (source, target) job with `options` (process() keyword arguments); 1 if any failed."""
+def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, options: dict, stdout, stderr, folder: bool) -> int:
+    """Process every (source, target) job with `options` (process() keyword arguments); 1 if any failed, 130 on Ctrl-C.
+
+    Each result is written atomically (`core.output.write_atomic`); the closing count is of files written.
+    """
+    written: list[Path] = []
     failures = 0
-    bar = ProgressLine(stderr, "images") if len(jobs) > 1 else None
-    for index, (source, target) in enumerate(jobs, start=1):
-        start = time.perf_counter()
-        try:
-            result = process(str(source), segmenter, kind=kind, fmt=format_from_suffix(target), **options)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(result.encoded)
-            status = f"{source.name} -> {target} ({time.perf_counter() - start:.2f} s)"
-            for note in result.decoded.notes:
-                status += f"; note: {note}"
-            if bar is None or result.decoded.notes:  # folder mode: a line only for files read with a note
-                if bar is not None:
-                    bar.clear()
-                print(status, file=stdout)
-        except PortraitStudioError as exc:
-            failures += 1
-            status = f"skipped {source.name}: {exc}"
-            if bar is not None:
+    bar = ProgressLine(stderr, "images") if folder else None
+    try:
+        for index, (source, target) in enumerate(jobs, start=1):
+            start = time.perf_counter()
+            try:
+                result = process(str(source), segmenter, kind=kind, fmt=format_from_suffix(target), **options)
+                write_atomic(target, result.encoded)
+                written.append(source)
+                status = f"{source.name} -> {target} ({time.perf_counter() - start:.2f} s)"
+                for note in result.decoded.notes:
+                    status += f"; note: {note}"
+                if bar is None or result.decoded.notes:  # folder mode: a line only for files read with a note
+                    if bar is not None:
+                        bar.clear()
+                    print(status, file=stdout)
+            except Exception as exc:  # report it and keep going over a folder, no traceback
+                failures += 1
+                reason = str(exc) if isinstance(exc, PortraitStudioError) else f"unexpected {type(exc).__name__}: {exc}"
+                if bar is None:  # one file: nothing was skipped, it failed
+                    print(f"error: {reason}", file=stderr)
+                    continue
                 bar.clear()
-            print(f"error: {status}", file=stderr)
-        except Exception as exc:  # any other failure: report it and keep going over a folder, no traceback
-            failures += 1
-            status = f"skipped {source.name}: unexpected {type(exc).__name__}: {exc}"
+                print(f"error: skipped {source.name}: {reason}", file=stderr)
             if bar is not None:
-                bar.clear()
-            print(f"error: {status}", file=stderr)
+                bar.update(index, len(jobs), source.name)
+    except KeyboardInterrupt:
         if bar is not None:
-            bar.update(index, len(jobs), source.name)
+            bar.clear()
+        missing = [source.name for source, _ in jobs if source not in written]
+        listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        print(
+            f"interrupted: {len(written)} of {len(jobs)} images written to {jobs[0][1].parent}; not written: {listed}",
+            file=stderr,
+        )
+        return 130
     if bar is not None:
         bar.close()
-        print(f"{len(jobs) - failures} of {len(jobs)} images written to {jobs[0][1].parent}", file=stdout)
+        print(f"{len(written)} of {len(jobs)} images written to {jobs[0][1].parent}", file=stdout)
     return 1 if failures else 0
 
 
 def main() -> None:
-    """Entry point of `python -m core`."""
-    sys.exit(run())
+    """Entry point of `python -m core`; Ctrl-C before the first photo ends with a line and exit 130, not a traceback."""
+    try:
+        sys.exit(run())
+    except KeyboardInterrupt:
+        print("interrupted: nothing was written", file=sys.stderr)
+        sys.exit(130)

@@ -98,9 +98,16 @@ def test_usage_errors_are_reported_without_traceback(photo, tmp_path):
     assert status == 2 and "black_point" in err
 
 
-def test_cutout_to_jpeg_is_refused_clearly(photo, tmp_path):
-    status, _, err = _cli("cutout", photo, "-o", tmp_path / "c.jpg")
-    assert status == 1 and "PNG or WebP" in err
+def test_outputs_that_cannot_be_written_are_refused_before_any_work(photo, tmp_path, monkeypatch):
+    import core.cli
+
+    monkeypatch.setattr(core.cli, "get_segmenter", lambda *a, **k: pytest.fail("loaded the model for a doomed output"))
+    for args in (("cutout", photo, "-o", tmp_path / "c.jpg"),
+                 ("replace", photo, "-o", tmp_path / "t.jpg", "--background", "transparent")):
+        status, _, err = _cli(*args)
+        assert status == 2 and "JPEG cannot store transparency" in err and "skipped" not in err
+    status, _, err = _cli("mask", photo, "-o", tmp_path)
+    assert status == 2 and "is a folder" in err
 
 
 def test_python_dash_m_core_runs_as_a_program(photo, tmp_path):
@@ -136,6 +143,7 @@ def test_help_lists_every_setting_with_its_default(command, capsys):
                    "--max-megapixels"):
         assert option in text
     assert "% of the long side" in text
+    assert "sizes in % of the image's long side" in text and "%%" not in text
 
 
 def test_network_input_options_need_one_network(photo, tmp_path):
