@@ -9,6 +9,7 @@ modified in place.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
+from PIL import ImageColor
 
 from core.errors import SettingsError
 from core.refine import as_alpha, pixels_from_pct
@@ -160,7 +162,12 @@ def blend(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> 
 
 
 def cover_fit(background: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """uint8 hxwxC (C = 3 or 4) -> uint8 HxWxC for size=(H, W): uniform scale to cover, then centre crop."""
+    """uint8 hxwxC (C = 3 or 4) -> uint8 HxWxC for size=(H, W): uniform scale to cover, then centre crop.
+
+    An enlargement samples only the kept window (one affine warp to HxW), so its cost and memory follow the
+    output size, not the background's scaled size: a 20000×1 strip covering 800×600 would otherwise be
+    scaled to 12 MP×600 first.
+    """
     img = _check_image(background, "background", channels=(3, 4))
     H, W = _check_size(size)
     h, w = img.shape[:2]
@@ -168,12 +175,19 @@ def cover_fit(background: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     # One side lands exactly on the target, the other overhangs; never stretch.
     new_h = max(H, int(round(h * scale)))
     new_w = max(W, int(round(w * scale)))
-    if (new_h, new_w) != (h, w):
-        interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC  # cv2 saturates uint8 (clips)
-        img = cv2.resize(img, (new_w, new_h), interpolation=interp)
     top = (new_h - H) // 2
     left = (new_w - W) // 2
-    return np.ascontiguousarray(img[top : top + H, left : left + W]).copy()
+    if (new_h, new_w) == (h, w):
+        return np.ascontiguousarray(img[top : top + H, left : left + W]).copy()
+    if scale < 1.0:  # shrinking: the scaled copy is smaller than the background itself
+        img = cv2.resize(img, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        return np.ascontiguousarray(img[top : top + H, left : left + W]).copy()
+    # Output pixel (j, i) samples where cv2.resize(..., (new_w, new_h)) followed by the crop would.
+    sx, sy = w / new_w, h / new_h
+    inverse = np.array([[sx, 0.0, (left + 0.5) * sx - 0.5], [0.0, sy, (top + 0.5) * sy - 0.5]])
+    return cv2.warpAffine(  # cv2 saturates uint8 (clips)
+        img, inverse, (W, H), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -360,7 +374,7 @@ class Background:
 
     @classmethod
     def parse(cls, text: str, load_image: Callable[[str], np.ndarray]) -> Background:
-        """CLI value -> Background: hex colour, 'blur' or 'blur:disc', 'transparent', else an image path."""
+        """CLI value -> Background: hex colour, CSS colour name, 'blur' or 'blur:disc', 'transparent', else an image path."""
         if not isinstance(text, str) or not text.strip():
             raise SettingsError(
                 "Background is empty; give a colour like '#ffffff', 'blur', 'transparent' or an image path."
@@ -374,6 +388,13 @@ class Background:
             return cls(kind="transparent")
         if _HEX6.fullmatch(s) or _HEX3.fullmatch(s):
             return cls(kind="color", color=parse_color(s))
+        if s.lower() in ImageColor.colormap:  # the CSS colour names: 'red', 'navy', 'whitesmoke'…
+            return cls(kind="color", color=ImageColor.getrgb(s.lower())[:3])
+        if not os.path.exists(s):
+            raise SettingsError(
+                f"{text!r} is not a colour or an image file. Use #RRGGBB (e.g. '#1e90ff'), a CSS colour name "
+                f"(e.g. 'white', 'navy'), 'blur' or 'blur:disc', 'transparent', or the path of an image."
+            )
         return cls(kind="image", image=load_image(s))
 
 

@@ -7,6 +7,7 @@ Size limit: decoding refuses images with more than the configured maximum (``cor
 megapixels by default, about 12 000 x 8 300) after reading only the header, so a small file whose
 header claims a huge size (a "decompression bomb") costs no memory.  The same value is Pillow's own
 guard (``PIL.Image.MAX_IMAGE_PIXELS``); ``max_pixels`` can lower the limit per call but not raise it.
+Images with an aspect ratio above ``core.limits.MAX_ASPECT_RATIO`` are refused from the header too.
 
 High bit depths are reduced to 8 bits: integer modes (``I;16*``, ``I``) are read as 0..65535 and
 divided by 257 with rounding; float images (``F``) are read as 0..1 if their maximum is <= 1, else as
@@ -28,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from core.errors import ImageDecodeError, ImageTooLargeError, PortraitStudioError, SettingsError
-from core.limits import pixel_limits
+from core.limits import MAX_ASPECT_RATIO, pixel_limits
 
 MAX_IMAGE_PIXELS: int = pixel_limits().max_pixels  # the limit at import; decode_image reads the current one
 
@@ -208,6 +209,13 @@ def _open_header(stream: BinaryIO, name: str, max_pixels: int) -> Image.Image:
     if width * height > max_pixels:
         img.close()
         raise _too_large(name, width * height, max_pixels, (width, height))
+    if max(width, height) > MAX_ASPECT_RATIO * max(1, min(width, height)):
+        img.close()
+        raise ImageDecodeError(
+            f"{name} is {width}x{height} pixels, an aspect ratio of {max(width, height) // max(1, min(width, height))}:1; "
+            f"Portrait Studio takes images up to {MAX_ASPECT_RATIO}:1 (a strip holds no person and no usable "
+            f"background). Crop it and try again."
+        )
     return img
 
 

@@ -5,6 +5,7 @@
   3.6× faster than refining at full size), and a 50 MP photo stays fast and small.
 - Above the **maximum** (default 100 MP) a photo is refused from its header, before any pixel is decoded,
   with a message naming the limit. Pillow's decompression-bomb guard is set to the same number.
+- An aspect ratio above `MAX_ASPECT_RATIO` (50:1) is refused the same way, before any resampling.
 
 Set them with the environment variables PORTRAIT_STUDIO_MAX_MEGAPIXELS and
 PORTRAIT_STUDIO_WORKING_MEGAPIXELS (the dashboard), or `--max-megapixels` / `--working-megapixels`
@@ -21,6 +22,10 @@ from PIL import Image
 from core.errors import SettingsError
 
 DEFAULT_MAX_MEGAPIXELS = 100.0
+# Images longer than this many times their width (or wider than high) are refused from the header: a
+# 20000×1 strip holds no person and no usable background, and scaling one to cover a photo costs gigabytes.
+# Panoramas reach about 10:1.
+MAX_ASPECT_RATIO = 50
 DEFAULT_WORKING_MEGAPIXELS = 4.0
 
 

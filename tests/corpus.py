@@ -154,11 +154,11 @@ def build_corpus() -> tuple[Sample, ...]:
     jpeg = save(Image.fromarray(noise(64, 64, seed=7)), "JPEG", quality=90)
     png = save(Image.fromarray(noise(64, 64, seed=7)), "PNG")
     cmyk_source = portrait(40, 32, seed=8)
-    strip = portrait(10, 10_000, seed=9)
+    strip = portrait(20, 1000, seed=9)  # 50:1, the widest accepted (core.limits.MAX_ASPECT_RATIO)
     good = [
         Sample("one_pixel.png", save(Image.new("RGB", (1, 1), (200, 120, 90)), "PNG"), shape=(1, 1),
                checks={"rgb": np.array([[[200, 120, 90]]], np.uint8), "rgb_tol": 0}),
-        Sample("strip.png", save(Image.fromarray(strip), "PNG"), shape=(10, 10_000), checks={"rgb": strip, "rgb_tol": 0}),
+        Sample("strip.png", save(Image.fromarray(strip), "PNG"), shape=(20, 1000), checks={"rgb": strip, "rgb_tol": 0}),
         Sample("deep16.png", _sixteen_bit(), shape=(40, 32), notes=("16-bit image reduced to 8 bits",),
                checks={"rgb": np.repeat(GREY[..., None], 3, axis=2), "rgb_tol": 0}),
         Sample("cmyk.jpg", save(Image.fromarray(cmyk_source).convert("CMYK"), "JPEG", quality=95), shape=(40, 32),
@@ -185,6 +185,8 @@ def build_corpus() -> tuple[Sample, ...]:
                what=("truncated or corrupt",), todo=("Re-export or re-download",)),
         Sample("huge_header.png", png_header_only(HUGE_SIDE, HUGE_SIDE), error=ImageTooLargeError,
                what=("too large", "50000x50000", "2500 MP", "limit of 100 MP"), todo=("Downscale",)),
+        Sample("sliver.png", save(Image.fromarray(portrait(10, 10_000, seed=9)), "PNG"), error=ImageDecodeError,
+               what=("10000x10 pixels", "1000:1", "up to 50:1"), todo=("Crop it",)),
     ]
     return tuple(good + bad)
 

@@ -310,7 +310,9 @@ def test_blurred_background_rejects_unknown_kernel(kernel):
 # ------------------------------------------------------------------------------------ Background
 
 
-def test_background_parse():
+def test_background_parse(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "beach.jpg").write_bytes(b"only its existence matters here")
     loaded = []
 
     def load(path: str) -> np.ndarray:
@@ -330,6 +332,11 @@ def test_background_parse():
     np.testing.assert_array_equal(bg.image, grey(5, 2, 2))
     with pytest.raises(SettingsError, match="blur"):
         Background.parse("   ", load)
+    assert Background.parse("red", load).color == (255, 0, 0)  # CSS colour names
+    assert Background.parse("Navy", load).color == (0, 0, 128)
+    with pytest.raises(SettingsError, match=r"'reddish' is not a colour or an image file\. Use #RRGGBB"):
+        Background.parse("reddish", load)
+    assert loaded == ["beach.jpg"]
 
 
 def test_background_validation():

@@ -101,9 +101,12 @@ def test_opaque_rgba_has_no_alpha():
 def test_one_pixel_and_long_strip():
     one = decode_image(encode_image(np.array([[[10, 20, 30]]], np.uint8), "png"))
     assert one.rgb.shape == (1, 1, 3) and one.rgb[0, 0].tolist() == [10, 20, 30]
-    strip = noise(10, 10_000, seed=3)
+    strip = noise(10, 500, seed=3)  # 50:1, the widest accepted
     np.testing.assert_array_equal(read_rgb(encode_image(strip, "png")), strip)
-    assert read_rgb(encode_image(strip, "webp")).shape == (10, 10_000, 3)
+    assert read_rgb(encode_image(strip, "webp")).shape == (10, 500, 3)
+    for size in ((10, 501), (501, 10), (1, 20_000)):  # wider: refused from the header, before decoding
+        with pytest.raises(ImageDecodeError, match=rf"{size[1]}x{size[0]} pixels, an aspect ratio of \d+:1; .* up to 50:1"):
+            read_rgb(encode_image(noise(*size, seed=3), "png"))
 
 
 # --- EXIF orientation -------------------------------------------------------------------------------
