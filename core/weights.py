@@ -94,12 +94,19 @@ class ModelSpec:
     inference: Mapping[str, bool | float] = field(default_factory=dict)
     refine: Mapping[str, bool | float] = field(default_factory=dict)
     members: tuple[str, ...] = ()
+    #: md5 of the official PyTorch checkpoint `<name>.pth` (several: the sources that publish them disagree on
+    #: which of two digests belongs to u2net and which to u2net_human_seg, so either is accepted for both).
+    pth_md5: tuple[str, ...] = ()
 
     @property
     def input_size(self) -> int:
         """The reference network input in pixels (square side or short side, see InputFacts)."""
         return self.input.size
 
+
+U2NET_PTH_MD5 = ("347c3d51b01528e5c6c071e3cff1cb55", "09fb4e49b7f785c9f855baf94916840a")  # rembg 1.x tables
+#: No supported model comes near this (the largest, u2net, is 176 MB): a bigger file is refused before it is read.
+MAX_WEIGHTS_BYTES = 1 << 30
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -135,6 +142,7 @@ REGISTRY: dict[str, ModelSpec] = {
             architecture="u2netp",
             filename="u2netp.onnx",
             md5="8e83ca70e441ab06c318d82300c84806",
+            pth_md5=("e4f636406ca4e2af789941e7f139ee2e",),  # rembg 1.x download table
             url=RELEASE_URL + "u2netp.onnx",
             description="U²-Net† lite, 1.1 M parameters: fast general salient-object model (bundled).",
             size_mb=4.6,
@@ -148,6 +156,7 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="u2net.onnx",
             md5="60024c5c889badc19c04ad937298a77b",
             url=RELEASE_URL + "u2net.onnx",
+            pth_md5=U2NET_PTH_MD5,
             description="Full U²-Net, 44 M parameters: general salient objects, finer than u2netp.",
             size_mb=176.0,
             good_at="general objects (download)",
@@ -159,6 +168,7 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="u2net_human_seg.onnx",
             md5="c09ddc2e0104f800e3e1bb4652583d1f",
             url=RELEASE_URL + "u2net_human_seg.onnx",
+            pth_md5=U2NET_PTH_MD5,
             description="Full U²-Net trained on people (not measured here: a 176 MB download).",
             size_mb=176.0,
             good_at="people (download; not measured here)",
@@ -216,6 +226,36 @@ def verify_md5(path: Path, spec: ModelSpec) -> None:
             f"the file is truncated, corrupt or has been altered. Delete it and let Portrait Studio "
             f"download it again, or download {spec.url} yourself into {download_dir()}."
         )
+
+
+_BAD_FILES: dict[tuple[str, int, int], WeightsError] = {}  # (path, size, mtime) -> why it was refused
+
+
+def check_weights_file(path: Path, spec: ModelSpec) -> None:
+    """Size-check `path` before reading it, and md5-check it when it bears a known name (`spec.filename`, or
+    the official `<name>.pth`); a refusal is remembered by path, size and modification time, so a dashboard
+    rerun does not hash the same bad file again. Raises WeightsError."""
+    info = path.stat()
+    key = (str(path.resolve()), info.st_size, info.st_mtime_ns)
+    if key in _BAD_FILES:
+        raise _BAD_FILES[key]
+    try:
+        if info.st_size > MAX_WEIGHTS_BYTES:
+            raise WeightsError(
+                f"{path} is {info.st_size / 2**30:.1f} GB, larger than any supported model (at most "
+                f"{MAX_WEIGHTS_BYTES >> 20} MB; {spec.name} is {spec.size_mb:g} MB): it is not {spec.name}'s weights."
+            )
+        if path.name == spec.filename:
+            verify_md5(path, spec)
+        elif path.name == f"{spec.name}.pth" and spec.pth_md5 and (actual := md5_of(path)) not in spec.pth_md5:
+            raise WeightsError(
+                f"{path} is not the official {spec.name}.pth (its md5 {actual} is not "
+                f"{' or '.join(spec.pth_md5)}): the file is truncated, corrupt or has been altered. "
+                f"Download it again, or give a renamed file with --weights if it is your own training."
+            )
+    except WeightsError as exc:
+        _BAD_FILES[key] = exc
+        raise
 
 
 def download_weights(
@@ -454,8 +494,7 @@ def load_weights(
             raise WeightsError(f"Weights file {file} does not exist. Check the path.")
     else:
         file = ensure_weights(spec, progress=progress, allow_download=allow_download)
-    if file.name == spec.filename:
-        verify_md5(file, spec)
+    check_weights_file(file, spec)
     suffix = file.suffix.lower()
     if spec.architecture == "modnet":
         if suffix != ".onnx":

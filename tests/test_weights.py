@@ -141,6 +141,43 @@ def test_tampered_known_file_fails_the_md5_check_before_use(tmp_path):
         load_weights("u2netp", path=tampered)
 
 
+def test_a_pth_under_a_known_name_is_md5_checked(tmp_path):
+    """A loadable state dict saved as `u2netp.pth` is not the official file: refused, like a renamed .onnx."""
+    state = load_weights("u2netp").model.state_dict()
+    state = {name: tensor.clone() for name, tensor in state.items()}
+    next(iter(state.values())).add_(0.5)  # altered weights, same layout: strict loading alone would accept them
+    torch.save(state, tmp_path / "u2netp.pth")
+    with pytest.raises(WeightsError, match="not the official u2netp.pth"):
+        load_weights("u2netp", path=tmp_path / "u2netp.pth")
+    torch.save(state, tmp_path / "my-finetune.pth")  # the user's own training, under its own name, still loads
+    assert load_weights("u2netp", path=tmp_path / "my-finetune.pth").model is not None
+
+
+def test_an_oversized_weights_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    huge = tmp_path / "huge.onnx"
+    with open(huge, "wb") as handle:  # sparse: 2 GB on paper, nothing on disk
+        handle.truncate(2 << 30)
+    monkeypatch.setattr(weights, "md5_of", lambda path: pytest.fail("hashed a file it should refuse by size"))
+    with pytest.raises(WeightsError, match="larger than any supported model"):
+        load_weights("u2netp", path=huge)
+
+
+def test_a_bad_files_verdict_is_remembered_until_it_changes(tmp_path, monkeypatch):
+    tampered = tmp_path / "u2netp.onnx"
+    tampered.write_bytes(b"not the model")
+    hashed = []
+    real_md5 = weights.md5_of
+    monkeypatch.setattr(weights, "md5_of", lambda path: hashed.append(path) or real_md5(path))
+    for _ in range(3):
+        with pytest.raises(WeightsError, match="truncated, corrupt or has been altered"):
+            load_weights("u2netp", path=tampered)
+    assert len(hashed) == 1
+    tampered.write_bytes(b"not the model either")  # another size: judged again
+    with pytest.raises(WeightsError):
+        load_weights("u2netp", path=tampered)
+    assert len(hashed) == 2
+
+
 def test_search_order_is_project_folder_then_u2net_home(tmp_path, monkeypatch):
     project, home = tmp_path / "weights", tmp_path / "home"
     project.mkdir()
