@@ -3,6 +3,7 @@
 import streamlit as st
 
 from core.composite import Background, over_checkerboard
+from core.inspection import preview_copy
 from core.pipeline import render
 from ui.engine import analyse
 from ui.layout import friendly_errors, setup_page
@@ -32,6 +33,6 @@ if st.session_state.get("demo_ran") and photo is not None:
         _, alpha = analysis.alphas(refine_settings(segmenter))
         cutout = render(analysis.image, alpha, "composite", Background(kind="transparent"), finish_settings())
         left, right = st.columns(2)
-        left.image(analysis.image, caption=f"Original: {md_escape(photo.name)}", width="stretch")
-        right.image(over_checkerboard(cutout), caption="Cut out (transparent background)", width="stretch")
+        left.image(analysis.preview_image, caption=f"Original: {md_escape(photo.name)}", width="stretch")
+        right.image(over_checkerboard(preview_copy(cutout)), caption="Cut out (transparent background)", width="stretch")
         st.success("Open **Replace a background** to choose a new background and download the result.")

@@ -71,7 +71,10 @@ class Settings:
             lo, hi = f.metadata["min"], f.metadata["max"]
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
                 raise SettingsError(f"Setting '{f.name}' must be a number between {lo} and {hi}, got {value!r}.")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:  # an integer too large for a float, e.g. 401 digits from a preset
+                value = math.inf if value > 0 else -math.inf
             if not (math.isfinite(value) and lo <= value <= hi):
                 raise SettingsError(f"Setting '{f.name}' is {value!r}; choose a value between {lo} and {hi}.")
             object.__setattr__(self, f.name, value)

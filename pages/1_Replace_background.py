@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from core.composite import Background, over_checkerboard
+from core.composite import Background, mask_image, over_checkerboard
+from core.inspection import preview_copy
 from core.imageio import encode_image
 from core.pipeline import STAGES, StageTimer, render
 from ui.engine import analyse
@@ -71,17 +72,25 @@ with friendly_errors():
     for note in analysis.decoded.notes:
         st.caption(f"Note: {md_escape(note)}")
     columns = st.columns(3)
-    columns[0].image(analysis.image, caption="Original", width="stretch")
-    columns[1].image((alpha * 255).round().astype("uint8"), caption="Mask", width="stretch")
-    shown = over_checkerboard(result) if result.shape[2] == 4 else result
-    columns[2].image(shown, caption="Result", width="stretch")
+    # Shown at preview size: the page is narrower than that, and a full-size 95 MP array would be encoded whole.
+    columns[0].image(analysis.preview_image, caption="Original", width="stretch")
+    columns[1].image(mask_image(preview_copy(alpha)), caption="Mask", width="stretch")
+    shown = preview_copy(result)
+    columns[2].image(over_checkerboard(shown) if shown.shape[2] == 4 else shown, caption="Result", width="stretch")
 
     with st.expander("Timings per stage"):
-        seconds = {**analysis.timings, **timer.seconds}
-        cached = "" if analysis.computed_now else " (network output cached from an earlier run)"
-        rows = [f"| {stage} | {seconds[stage] * 1000:.0f} ms |" for stage in STAGES if stage in seconds]
-        st.markdown("| stage | time |\n|---|---|\n" + "\n".join(rows))
-        st.caption(f"Model {segmenter.spec.name} on {segmenter.device}{cached}. Encoding runs when you click a download.")
+        now = {**({} if not analysis.computed_now else analysis.timings), **timer.seconds}
+        earlier = analysis.earlier_timings
+
+        def cell(seconds: dict[str, float], stage: str) -> str:
+            return f"{seconds[stage] * 1000:.0f} ms" if stage in seconds else "–"
+
+        rows = [f"| {stage} | {cell(now, stage)} | {cell(earlier, stage)} |" for stage in STAGES if stage in now or stage in earlier]
+        st.markdown("| stage | this run | earlier run (cached result reused) |\n|---|---|---|\n" + "\n".join(rows))
+        st.caption(
+            f"Model {segmenter.spec.name} on {segmenter.device}. A stage whose result was cached did not run now: its "
+            f"time is the earlier run's. Encoding runs when you click a download."
+        )
 
     stem = photo.name.rsplit(".", 1)[0] or "portrait"
     flat = render(analysis.image, alpha, "composite", Background(kind="color"), finishing) if result.shape[2] == 4 else result

@@ -42,8 +42,8 @@ def load_preset() -> None:
         return
     try:
         loaded = preset_from_json(upload.getvalue())
-    except (ValueError, PortraitStudioError) as exc:  # JSONDecodeError is a ValueError
-        st.session_state["preset_message"] = ("error", f"{upload.name} is not a Portrait Studio preset: {exc}")
+    except PortraitStudioError as exc:
+        st.session_state["preset_message"] = ("error", f"Could not load {upload.name}: {exc}")
     else:
         for settings in loaded:
             apply_settings(settings)

@@ -2,18 +2,20 @@
 
 Decoded photos and raw network outputs are cached by the SHA-256 of the uploaded bytes (Streamlit's
 own hashing samples big arrays), so switching pages or moving a refinement slider never runs the
-network again. Both caches are shared by every browser session and bounded in entries.
+network again. The cache is shared by every browser session and bounded in bytes (`cache_budget_bytes`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -28,10 +30,36 @@ from core.segmentation import InferenceSettings, Segmenter, get_segmenter
 
 K = TypeVar("K")
 V = TypeVar("V")
-DECODED_ENTRIES = 6  # a 24 MP photo decodes to 72 MB: 6 entries bound this cache to ~430 MB
-PREDICTION_ENTRIES = 128  # U²-Net 320×320 float32 = 400 kB; MODNet ≤ 512×~900 float32 ≈ 1.8 MB: ~230 MB at most
-PREVIEW_ENTRIES = 32  # at most 1280×960×3 bytes (3.7 MB) each
-ALPHA_ENTRIES = 3  # full-resolution (raw, refined) pairs: 8 bytes per pixel, 96 MB each at 12 MP
+#: Bytes all cached arrays may take together, shared by every session: the environment variable
+#: PORTRAIT_STUDIO_CACHE_MB (default 1500) sets it. One entry may take at most a quarter of it: a 95 MP photo's
+#: decoded copy (285 MB) is kept, but full-resolution (raw, refined) alpha pairs above ~45 MP (8 bytes per
+#: pixel) are recomputed from the cached network output when needed instead of pushing everything else out.
+DEFAULT_CACHE_MB = 1500.0
+
+
+def cache_budget_bytes() -> int:
+    """The byte budget from PORTRAIT_STUDIO_CACHE_MB (a positive number of megabytes), else the default."""
+    text = os.environ.get("PORTRAIT_STUDIO_CACHE_MB", "")
+    try:
+        megabytes = float(text) if text else DEFAULT_CACHE_MB
+    except ValueError:
+        megabytes = DEFAULT_CACHE_MB
+    return int(max(megabytes, 1.0) * 2**20) if math.isfinite(megabytes) else int(DEFAULT_CACHE_MB * 2**20)
+
+
+def nbytes_of(value: object) -> int:
+    """Bytes held by the arrays (and byte strings) in `value`, looking into tuples, lists, dicts and dataclasses."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes_of(item) for item in value)
+    if isinstance(value, dict):
+        return sum(nbytes_of(item) for item in value.values())
+    if is_dataclass(value) and not isinstance(value, type):
+        return sum(nbytes_of(getattr(value, f.name)) for f in fields(value))
+    return 0
 
 
 @dataclass(frozen=True)
@@ -48,12 +76,18 @@ class Upload:
 
 
 class LRUCache(Generic[K, V]):
-    """A thread-safe least-recently-used cache with a fixed number of entries."""
+    """A thread-safe least-recently-used cache bounded by the bytes its values hold (`nbytes_of`).
 
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._items: OrderedDict[K, V] = OrderedDict()
+    Inserting evicts the least recently used entries until the total fits `max_bytes`; a value larger than
+    `max_bytes * max_entry_share` is returned but not kept.
+    """
+
+    def __init__(self, max_bytes: int, max_entry_share: float = 0.25) -> None:
+        self.max_bytes = max_bytes
+        self.max_entry_bytes = int(max_bytes * max_entry_share)
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._lock = threading.Lock()
+        self.total_bytes = 0
         self.hits = self.misses = 0
 
     def get_or_create(self, key: K, create: Callable[[], V]) -> tuple[V, bool]:
@@ -62,36 +96,30 @@ class LRUCache(Generic[K, V]):
             if key in self._items:
                 self._items.move_to_end(key)
                 self.hits += 1
-                return self._items[key], False
+                return self._items[key][0], False
         value = create()  # outside the lock: other sessions keep going meanwhile
+        size = nbytes_of(value)
         with self._lock:
             self.misses += 1
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
+            if size > self.max_entry_bytes:
+                return value, True
+            if key in self._items:  # another session computed it meanwhile
+                self.total_bytes -= self._items.pop(key)[1]
+            self._items[key] = (value, size)
+            self.total_bytes += size
+            while self.total_bytes > self.max_bytes:
+                self.total_bytes -= self._items.popitem(last=False)[1][1]
         return value, True
 
     def __len__(self) -> int:
         return len(self._items)
 
 
-@dataclass
-class Caches:
-    decoded: LRUCache[str, tuple[DecodedImage, float]] = field(default_factory=lambda: LRUCache(DECODED_ENTRIES))
-    predictions: LRUCache[tuple, tuple[np.ndarray | CombinedOutput, dict[str, float]]] = field(
-        default_factory=lambda: LRUCache(PREDICTION_ENTRIES)
-    )
-    previews: LRUCache[str, np.ndarray] = field(default_factory=lambda: LRUCache(PREVIEW_ENTRIES))
-    alphas: LRUCache[tuple, tuple[np.ndarray, np.ndarray, dict[str, float]]] = field(
-        default_factory=lambda: LRUCache(ALPHA_ENTRIES)
-    )
-
-
 @st.cache_resource(show_spinner=False)
-def shared_caches() -> Caches:
-    """Process-wide caches, shared by all sessions."""
-    return Caches()
+def shared_cache() -> LRUCache[tuple, object]:
+    """The process-wide cache, shared by all sessions; keys start with what they hold ("decoded", "prediction",
+    "preview", "alphas")."""
+    return LRUCache(cache_budget_bytes())
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -112,7 +140,7 @@ def decode_upload(upload: Upload) -> tuple[DecodedImage, float]:
         decoded.rgb.flags.writeable = False
         return decoded, time.perf_counter() - start
 
-    return shared_caches().decoded.get_or_create(upload.digest, decode)[0]
+    return shared_cache().get_or_create(("decoded", upload.digest), decode)[0]
 
 
 @dataclass
@@ -122,12 +150,18 @@ class Analysis:
     upload: Upload
     decoded: DecodedImage
     prediction: np.ndarray  # float32 h×w (about S×S) in [0, 1]
-    timings: dict[str, float]  # decode/preprocess/inference seconds of the run that computed them
+    timings: dict[str, float]  # decode/preprocess/inference seconds of the run that computed them (maybe an earlier one)
     computed_now: bool
     model: str
     inference: InferenceSettings | None  # None: a combination, whose members use their own
     parts: dict[str, np.ndarray] | None = None  # a combination's member outputs that ran, by network name
     decision: Decision | None = None  # a combination's choice for this photo
+    #: Seconds of stages whose output came from the cache, as measured by the earlier run that computed them.
+    earlier_timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.computed_now:
+            self.earlier_timings.update(self.timings)
 
     @property
     def image(self) -> np.ndarray:
@@ -143,15 +177,17 @@ class Analysis:
             raw.flags.writeable = refined.flags.writeable = False
             return raw, refined, own.seconds
 
-        raw, refined, seconds = shared_caches().alphas.get_or_create((self.upload.digest, self.model, self.inference, settings), compute)[0]
+        (raw, refined, seconds), computed = shared_cache().get_or_create(
+            ("alphas", self.upload.digest, self.model, self.inference, settings), compute
+        )
         if timer is not None:
-            timer.seconds.update(seconds)
+            (timer.seconds if computed else self.earlier_timings).update(seconds)
         return raw, refined
 
     @property
     def preview_image(self) -> np.ndarray:
         """uint8 hxwx3 copy of the photo with a long side of at most PREVIEW_SIDE (cached), for live tuning."""
-        return shared_caches().previews.get_or_create(self.upload.digest, lambda: preview_copy(self.image, PREVIEW_SIDE))[0]
+        return shared_cache().get_or_create(("preview", self.upload.digest), lambda: preview_copy(self.image, PREVIEW_SIDE))[0]
 
     def preview_alphas(self, settings: RefineSettings, timer: StageTimer | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(raw, refined) alpha at the preview size; sizes in settings are relative, so they mean the same there."""
@@ -167,7 +203,7 @@ def analyse(upload: Upload, segmenter: Segmenter | CombinedSegmenter, inference:
         return _analyse_combined(upload, segmenter)
     inference = segmenter.settings(inference)
     decoded, decode_seconds = decode_upload(upload)
-    key = (upload.digest, segmenter.spec.name, str(segmenter.device), inference)
+    key = ("prediction", upload.digest, segmenter.spec.name, str(segmenter.device), inference)
 
     def run_network() -> tuple[np.ndarray, dict[str, float]]:
         timer = StageTimer()
@@ -175,7 +211,7 @@ def analyse(upload: Upload, segmenter: Segmenter | CombinedSegmenter, inference:
         prediction.flags.writeable = False
         return prediction, dict(timer.seconds)
 
-    (prediction, timings), computed = shared_caches().predictions.get_or_create(key, run_network)
+    (prediction, timings), computed = shared_cache().get_or_create(key, run_network)
     timings = {"decode": decode_seconds, **timings}
     return Analysis(upload, decoded, prediction, timings, computed, segmenter.spec.name, inference)
 
@@ -183,7 +219,7 @@ def analyse(upload: Upload, segmenter: Segmenter | CombinedSegmenter, inference:
 def _analyse_combined(upload: Upload, segmenter: CombinedSegmenter) -> Analysis:
     """The combination's Analysis: its output, the member outputs that ran and its Decision (cached like one network's)."""
     decoded, decode_seconds = decode_upload(upload)
-    key = (upload.digest, segmenter.spec.name, str(segmenter.device), None)
+    key = ("prediction", upload.digest, segmenter.spec.name, str(segmenter.device), None)
 
     def run_networks() -> tuple[CombinedOutput, dict[str, float]]:
         timer = StageTimer()
@@ -195,7 +231,7 @@ def _analyse_combined(upload: Upload, segmenter: CombinedSegmenter) -> Analysis:
             part.flags.writeable = False
         return output, dict(timer.seconds)
 
-    (output, timings), computed = shared_caches().predictions.get_or_create(key, run_networks)
+    (output, timings), computed = shared_cache().get_or_create(key, run_networks)
     return Analysis(
         upload, decoded, output.prediction, {"decode": decode_seconds, **timings}, computed, segmenter.spec.name, None,
         parts=output.parts, decision=output.decision,

@@ -25,7 +25,8 @@ from ui.engine import Upload, decode_upload
 from ui.text import md_escape
 
 S = TypeVar("S", bound=Settings)
-MAX_UPLOAD_MB = 50  # keep in step with server.maxUploadSize in .streamlit/config.toml
+MAX_UPLOAD_MB = 50
+MAX_PRESET_BYTES = 64 * 1024  # a preset is under 2 kB  # keep in step with server.maxUploadSize in .streamlit/config.toml
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "astronaut.jpg"
 
@@ -159,8 +160,21 @@ def preset_to_json(*settings: Settings) -> str:
 def preset_from_json(text: bytes | str) -> list[Settings]:
     """One settings object per group the preset file holds, in SETTINGS_PREFIXES order (missing fields take
     their defaults; a group the file lacks, e.g. the network input of a preset saved with a combination, is
-    left as it is); a flat object (older presets) holds refinement settings only."""
-    data = json.loads(text)
+    left as it is); a flat object (older presets) holds refinement settings only.
+
+    Raises SettingsError for anything else: a file over MAX_PRESET_BYTES, text that is not JSON (or nests
+    deeper than the parser allows), an unknown setting, or a value out of its range (named, with the range).
+    """
+    if len(text) > MAX_PRESET_BYTES:
+        raise SettingsError(
+            f"the file is {len(text) // 1024} kB; a preset is a small JSON file (at most {MAX_PRESET_BYTES // 1024} kB) "
+            f"saved with 'Save preset'."
+        )
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
+        reason = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise SettingsError(f"it is not a Portrait Studio preset (not readable JSON: {reason}).") from None
     groups = {prefix: cls for cls, prefix in SETTINGS_PREFIXES.items()}
     if not (isinstance(data, dict) and data and set(data) <= set(groups)):
         data = {"refine": data}
