@@ -10,7 +10,7 @@ from ui.layout import friendly_errors, setup_page
 from ui.state import current_photo, finish_settings, inference_settings, load_sample, refine_settings, set_photo
 from ui.text import md_escape
 
-segmenter = setup_page("Portrait Studio", ":material/portrait:")
+segmenter = setup_page("Portrait Studio")
 st.markdown(
     "Portrait Studio separates the person in a photo from its background with the U²-Net neural network "
     "and puts them onto a new background, a colour, a blur or transparency. "

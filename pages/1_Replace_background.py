@@ -15,7 +15,7 @@ from ui.state import (
     finish_settings, inference_settings, refine_settings, set_photo, store_background_upload,
 )
 
-segmenter = setup_page("Replace background", ":material/wallpaper:")
+segmenter = setup_page("Replace background")
 
 upload_column, background_column = st.columns(2)
 with upload_column, friendly_errors() as upload_outcome:

@@ -46,7 +46,7 @@ def network_views(pair, combined, shape: tuple[int, int], settings: RefineSettin
     return views
 
 
-segmenter = setup_page("Mask inspector", ":material/compare:")
+segmenter = setup_page("Mask inspector")
 photo = require_photo()
 
 with friendly_errors():
@@ -133,9 +133,13 @@ with friendly_errors():
     with pick:
         scale = image.shape[0] / analysis.image.shape[0]
         st.image(mark_region(image, tuple(int(round(v * scale)) for v in box)), caption="Where the crop is", width="stretch")
-    with crops:
-        columns = st.columns(4)
-        columns[0].image(crop, caption="Original")
-        columns[1].image(mask_image(zoom_crop(full_raw, (fy, fx), size)[0]), caption="Raw mask")
-        columns[2].image(mask_image(zoom_crop(full_refined, (fy, fx), size)[0]), caption="Refined mask")
-        columns[3].image(zoom_crop(full_result, (fy, fx), size)[0], caption="Result")
+    with crops:  # two by two, each at its own pixel size (four in a row were drawn at 170 px in a 1440 px window)
+        shown = {
+            "Original": crop,
+            "Raw mask": mask_image(zoom_crop(full_raw, (fy, fx), size)[0]),
+            "Refined mask": mask_image(zoom_crop(full_refined, (fy, fx), size)[0]),
+            "Result": zoom_crop(full_result, (fy, fx), size)[0],
+        }
+        for row in (list(shown.items())[:2], list(shown.items())[2:]):
+            for column, (caption, picture) in zip(st.columns(2), row):
+                column.image(picture, caption=caption, width="content")

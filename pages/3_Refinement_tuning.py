@@ -4,7 +4,8 @@ import time
 
 import streamlit as st
 
-from core.composite import mask_image, over_checkerboard
+from core.composite import Background, mask_image, over_checkerboard
+from core.inspection import mask_overlay
 from core.errors import PortraitStudioError
 from core.finishing import FinishSettings
 from core.imageio import encode_image
@@ -26,8 +27,11 @@ from ui.state import (
 from ui.text import md_escape
 
 SECTIONS = {RefineSettings: "Mask", FinishSettings: "Colour on the new background"}
+PREVIEW_BACKGROUNDS = {"result": "New background", "checkerboard": "Checkerboard", "dark": "Dark", "mask": "Mask overlay"}
+DARK_PREVIEW = (28, 28, 32)
+CONTROLS_HEIGHT = 560  # px: fits beside the preview in a 1280×720 window
 
-segmenter = setup_page("Refinement tuning", ":material/tune:")
+segmenter = setup_page("Refinement tuning")
 photo = require_photo()
 
 
@@ -65,11 +69,25 @@ if message:
     getattr(st, message[0])(md_escape(message[1]))
 
 
+def _preview(image, refined, finishing, shown_on: str):
+    """The preview picture: the result on the chosen background, or the mask as a red overlay on the photo."""
+    if shown_on == "mask":
+        return mask_overlay(image, refined)
+    background = {
+        "result": background_choice(), "checkerboard": Background(kind="transparent"),
+        "dark": Background(kind="color", color=DARK_PREVIEW),
+    }[shown_on]
+    result = render(image, refined, "composite", background, finishing)
+    return over_checkerboard(result) if result.shape[2] == 4 else result
+
+
 @st.fragment
 def tuning(analysis) -> None:
     """Widgets and preview: a change here reruns only this fragment, never the network."""
     controls, preview = st.columns([1, 2])
-    with controls:
+    # The controls scroll inside their own box, so the preview beside them stays in view while the lower
+    # sliders move (at 1280×720 too).
+    with controls, st.container(height=CONTROLS_HEIGHT):
         for cls, title in SECTIONS.items():
             st.markdown(f"**{title}**")
             settings_widgets(cls, cls.for_model(segmenter.spec))
@@ -80,10 +98,15 @@ def tuning(analysis) -> None:
     elapsed = time.perf_counter() - start
     with preview:
         image = analysis.preview_image
-        result = render(image, refined, "composite", background_choice(), finishing)
+        shown_on = st.segmented_control(
+            "Preview on", list(PREVIEW_BACKGROUNDS), format_func=PREVIEW_BACKGROUNDS.get, default="result",
+            key="tuning_preview_background", persist_state="session",
+            help="The Replace page's background, or one that shows the edges better: on a white backdrop a white "
+                 "result hides what a setting changes.",
+        ) or "result"
         left, right = st.columns(2)
         left.image(mask_image(refined), caption="Refined mask (preview)", width="stretch")
-        right.image(over_checkerboard(result) if result.shape[2] == 4 else result, caption="Result (preview)", width="stretch")
+        right.image(_preview(image, refined, finishing, shown_on), caption="Result (preview)", width="stretch")
         st.metric("Refinement time for this update", f"{timer.seconds['refine'] * 1000:.0f} ms",
                   help=f"On the preview copy ({image.shape[1]}×{image.shape[0]}, long side ≤ {PREVIEW_SIDE} px); "
                   f"resize + refine took {elapsed * 1000:.0f} ms. Downloads are made at full resolution.")

@@ -571,6 +571,21 @@ def tuning(media, astronaut_png) -> AppTest:
     return assert_clean(go(at, TUNING))
 
 
+def test_tuning_preview_background_toggle(tuning, media):
+    """On the default white background a white-backdrop photo shows no change: dark, checkerboard and the mask overlay do."""
+    at = tuning
+    white = media.image(image_by_caption(at, "Result (preview)"))
+    assert white[:10, :10].min() > 240  # the corner is background: white
+    corners = {}
+    for choice in ("dark", "checkerboard", "mask"):
+        assert_clean(at.button_group(key="tuning_preview_background").set_value(choice).run())
+        corners[choice] = media.image(image_by_caption(at, "Result (preview)"))[:40, :40].astype(int)
+    assert corners["dark"].max() < 40
+    assert corners["checkerboard"].std() > 20  # light and dark squares
+    red, green = corners["mask"][..., 0].mean(), corners["mask"][..., 1].mean()
+    assert red > green + 60  # background tinted red over the photo
+
+
 def test_tuning_widgets_cover_every_setting(tuning, media):
     at = tuning
     for cls in (RefineSettings, FinishSettings):  # the default model's network input is fixed (no widgets)

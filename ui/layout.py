@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -135,9 +136,16 @@ def model_sidebar() -> Segmenter | CombinedSegmenter:
     return segmenter
 
 
-def setup_page(title: str, icon: str) -> Segmenter | CombinedSegmenter:
-    """Page config + title + sidebar; returns the shared segmenter."""
-    st.set_page_config(page_title=f"{title} · Portrait Studio", page_icon=icon, layout="wide")
+FAVICON = Path(__file__).resolve().parent.parent / "assets" / "favicon.png"
+
+
+def setup_page(title: str) -> Segmenter | CombinedSegmenter:
+    """Page config + title + sidebar; returns the shared segmenter.
+
+    The favicon is a bundled file: a ':material/…:' page icon makes the browser fetch it from Google's font
+    server, and nothing may leave the machine.
+    """
+    st.set_page_config(page_title=f"{title} · Portrait Studio", page_icon=str(FAVICON), layout="wide")
     st.title(title)
     return model_sidebar()
 
