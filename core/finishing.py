@@ -30,6 +30,7 @@ class FinishSettings(Settings):
     )
     decontaminate_strength: float = float_field(
         1.0, 0.0, 1.0, 0.05, "decontaminate", "How much of the estimated true edge colour to use: 0 keeps the photo's.",
+        basic="Remove the old background's colour from the edge",
     )
     harmonize: bool = bool_field(
         False, "harmonize", "Shift the subject's colours slightly toward the new background's, so it looks lit by it.",

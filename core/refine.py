@@ -86,6 +86,7 @@ class RefineSettings(Settings):
     black_point: float = float_field(
         0.1, 0.0, 0.99, 0.01, "levels",
         "Mask values at or below this become fully transparent: raise it to drop faint haze.",
+        basic="Drop faint haze around the person",
     )
     white_point: float = float_field(
         0.9, 0.01, 1.0, 0.01, "levels",
@@ -115,11 +116,13 @@ class RefineSettings(Settings):
     feather_sigma_pct: float = float_field(
         0.15, 0.0, 2.0, 0.01, "feather",
         "Width of the soft edge, in % of the long side: 0 keeps the edge hard.",
+        basic="Edge softness",
     )
     matting: bool = bool_field(
         True, "matting",
         "Best edges (a little slower): re-solve the edge band from the photo's colours (closed-form matting) for "
         "hair and fuzzy edges; runs last and replaces the feathered edge inside the band.",
+        basic="Best hair and edges (a little slower)",
     )
     matting_band_pct: float = float_field(
         1.0, 0.2, 5.0, 0.05, "matting",

@@ -19,14 +19,17 @@ from core.errors import SettingsError
 S = TypeVar("S", bound="Settings")
 
 
-def float_field(default: float, lo: float, hi: float, step: float, group: str, help: str) -> Any:
-    """A number field with its range, slider step, widget group and one-line help."""
-    return field(default=default, metadata={"help": help, "min": lo, "max": hi, "step": step, "group": group})
+def float_field(
+    default: float, lo: float, hi: float, step: float, group: str, help: str, basic: str | None = None
+) -> Any:
+    """A number field with its range, slider step, widget group and one-line help; `basic` (a label in the
+    user's words) puts it among the few settings shown first."""
+    return field(default=default, metadata={"help": help, "min": lo, "max": hi, "step": step, "group": group, "basic": basic})
 
 
-def bool_field(default: bool, group: str, help: str) -> Any:
-    """An on/off field (usually the switch of a group) with its one-line help."""
-    return field(default=default, metadata={"help": help, "group": group})
+def bool_field(default: bool, group: str, help: str, basic: str | None = None) -> Any:
+    """An on/off field (usually the switch of a group) with its one-line help; `basic` as for float_field."""
+    return field(default=default, metadata={"help": help, "group": group, "basic": basic})
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,13 @@ class FieldSpec:
     min: float | None = None
     max: float | None = None
     step: float | None = None
+    basic: str | None = None  # the label of a basic setting, in the user's words (None: an advanced one)
 
     @property
     def label(self) -> str:
-        """Human label, e.g. 'feather_sigma_pct' -> 'Feather sigma (% of long side)'."""
+        """Human label: a basic setting's own, else from the name ('feather_sigma_pct' -> 'Feather sigma (% of long side)')."""
+        if self.basic:
+            return self.basic
         words = self.name.split("_")
         unit = " (% of long side)" if words[-1] == "pct" else ""
         words = words[:-1] if unit else words
@@ -125,6 +131,7 @@ class Settings:
                     min=None if is_bool else f.metadata["min"],
                     max=None if is_bool else f.metadata["max"],
                     step=None if is_bool else f.metadata["step"],
+                    basic=f.metadata.get("basic"),
                 )
             )
         return specs

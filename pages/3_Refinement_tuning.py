@@ -63,7 +63,7 @@ top[1].caption(
     + "; what you change here is kept when you switch models."
 )
 with top[2]:
-    st.file_uploader("Load a preset (.json)", type=["json"], key="preset_upload", on_change=load_preset)
+    st.file_uploader("Load a preset (.json)", type=["json"], key="preset_upload", on_change=load_preset, max_upload_size=1)
 message = st.session_state.pop("preset_message", None)
 if message:
     getattr(st, message[0])(md_escape(message[1]))
@@ -88,9 +88,13 @@ def tuning(analysis) -> None:
     # The controls scroll inside their own box, so the preview beside them stays in view while the lower
     # sliders move (at 1280×720 too).
     with controls, st.container(height=CONTROLS_HEIGHT):
-        for cls, title in SECTIONS.items():
-            st.markdown(f"**{title}**")
-            settings_widgets(cls, cls.for_model(segmenter.spec))
+        st.markdown("**Basic**")
+        for cls in SECTIONS:
+            settings_widgets(cls, cls.for_model(segmenter.spec), which="basic")
+        with st.expander("Advanced: every step of the refinement and of the edge colour"):
+            for cls, title in SECTIONS.items():
+                st.markdown(f"**{title}**")
+                settings_widgets(cls, cls.for_model(segmenter.spec), which="advanced")
     settings, finishing = refine_settings(segmenter), finish_settings()
     timer = StageTimer()
     start = time.perf_counter()

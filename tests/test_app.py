@@ -586,6 +586,21 @@ def test_tuning_preview_background_toggle(tuning, media):
     assert red > green + 60  # background tinted red over the photo
 
 
+def test_tuning_shows_basic_settings_first_and_the_rest_under_advanced(tuning):
+    at = tuning
+    advanced = at.expander[0]
+    assert advanced.label.startswith("Advanced")
+    inside = {w.key for w in [*advanced.slider, *advanced.toggle]}
+    basic = {"refine_matting": "Best hair and edges (a little slower)", "refine_feather_sigma_pct": "Edge softness",
+             "refine_black_point": "Drop faint haze around the person",
+             "finish_decontaminate_strength": "Remove the old background's colour from the edge"}
+    widgets = {w.key: w for w in [*at.slider, *at.toggle]}
+    for key, label in basic.items():
+        assert key not in inside and widgets[key].label == label
+        assert f"(`{key.split('_', 1)[1]}`)" in widgets[key].help  # the engineering name in the help text
+    assert set(widgets) - set(basic) == inside  # everything else is under Advanced
+
+
 def test_tuning_widgets_cover_every_setting(tuning, media):
     at = tuning
     for cls in (RefineSettings, FinishSettings):  # the default model's network input is fixed (no widgets)

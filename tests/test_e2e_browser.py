@@ -93,7 +93,7 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         _go_to(page, "Refinement tuning")
         preview = page.get_by_test_id("stImage").filter(has_text="Refined mask (preview)").locator("img")
         before = preview.get_attribute("src")
-        thumb = page.get_by_role("slider", name="Feather sigma (% of long side)")
+        thumb = page.get_by_role("slider", name="Edge softness")
         thumb.focus()
         for _ in range(20):
             thumb.press("ArrowRight")

@@ -36,6 +36,7 @@ def test_tuning_preview_stays_in_view_and_nothing_leaves_the_machine(window):
         wait_for_idle(page)
         preview = page.get_by_test_id("stImage").filter(has_text="Result (preview)")
         preview.scroll_into_view_if_needed()
+        page.get_by_text("Advanced: every step").click()
         last = page.get_by_role("slider").last  # the lowest control of the scrolling box
         last.scroll_into_view_if_needed()
         before = preview.locator("img").get_attribute("src")

@@ -17,3 +17,9 @@ def test_any_bad_number_is_a_settings_error_naming_the_field_and_range(value):
 def test_from_dict_names_unknown_settings():
     with pytest.raises(SettingsError, match="Unknown refinement setting"):
         RefineSettings.from_dict({"sharpness": 1})
+
+
+def test_basic_settings_carry_a_label_in_the_users_words():
+    specs = {s.name: s for s in RefineSettings.field_specs()}
+    assert specs["feather_sigma_pct"].basic == specs["feather_sigma_pct"].label == "Edge softness"
+    assert specs["opening_size_pct"].basic is None and specs["opening_size_pct"].label == "Opening size (% of long side)"

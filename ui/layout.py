@@ -81,19 +81,22 @@ def _offer_download(name: str) -> None:
             st.rerun()
 
 
-def settings_widgets(cls: type[Settings], defaults: Settings | None = None) -> None:
+def settings_widgets(cls: type[Settings], defaults: Settings | None = None, which: str = "all") -> None:
     """A toggle per group switch and a slider per value of `cls`, each with its one-line help from core.
 
     A widget shows the user's value (kept under `stored_key` once changed, so every page reads the same
     ones), else the value of `defaults` (the model's, see Settings.for_model; the class defaults if None).
+    `which`: "all", "basic" (the settings with a label in the user's words, drawn plainly) or "advanced"
+    (the rest, in a bordered box per group). The help text ends with the setting's engineering name.
     """
     defaults = defaults if defaults is not None else cls()
-    for _, specs in groupby(cls.field_specs(), key=lambda s: s.group):
-        with st.container(border=True):
-            for spec in specs:
+    specs = [s for s in cls.field_specs() if which == "all" or (s.basic is not None) == (which == "basic")]
+    for _, group in groupby(specs, key=lambda s: s.group):
+        with st.container(border=which != "basic"):
+            for spec in group:
                 key = settings_key(cls, spec.name)
                 st.session_state[key] = st.session_state.get(stored_key(key), getattr(defaults, spec.name))
-                common = {"key": key, "help": spec.help, "on_change": store_widget_value, "args": (key,)}
+                common = {"key": key, "help": f"{spec.help}  \n(`{spec.name}`)", "on_change": store_widget_value, "args": (key,)}
                 if spec.type is bool:
                     st.toggle(spec.label, **common)
                 else:
