@@ -107,7 +107,7 @@ class RefineSettings(Settings):
         "Holes and notches narrower than this (% of the long side) are filled in.",
     )
     main_subject: bool = bool_field(
-        False, "main_subject",
+        True, "main_subject",
         "Keep only the main subject (and anyone about as big): drops stray objects the network picked up.",
     )
     feather: bool = bool_field(

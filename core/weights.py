@@ -65,7 +65,7 @@ class InputFacts:
 
 U2NET_INPUT = InputFacts()
 #: Refinement measured best for U²-Net's masks (bench.quality); the class defaults are the default model's.
-U2NET_REFINE = {"edge_aware": True, "matting_band_pct": 1.5}
+U2NET_REFINE = {"edge_aware": True, "main_subject": False, "matting_band_pct": 1.5}
 MODNET_INPUT = InputFacts(
     size=512, square=False, resample="area", scale="255", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
     output="matte", mirror_combine="mean",

@@ -29,7 +29,7 @@ from core.refine import (
     settings_help,
 )
 
-ALL_OFF = dict(bilateral=False, levels=False, opening=False, closing=False, feather=False)
+ALL_OFF = dict(bilateral=False, levels=False, opening=False, closing=False, main_subject=False, feather=False)
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -319,7 +319,7 @@ def test_defaults():
         "opening_size_pct": 0.5,
         "closing": True,
         "closing_size_pct": 1.0,
-        "main_subject": False,
+        "main_subject": True,
         "feather": True,
         "feather_sigma_pct": 0.15,
         "matting": True,
@@ -328,7 +328,7 @@ def test_defaults():
     }
     u2netp = RefineSettings.for_model(REGISTRY["u2netp"])
     assert [(k, v) for k, v in u2netp.to_dict().items() if v != s.to_dict()[k]] == [
-        ("edge_aware", True), ("matting_band_pct", 1.5)
+        ("edge_aware", True), ("main_subject", False), ("matting_band_pct", 1.5)
     ]
     assert RefineSettings.for_model(REGISTRY["modnet"]) == RefineSettings.for_model(REGISTRY["auto"]) == s
 
@@ -408,7 +408,7 @@ def test_every_field_has_help_and_float_fields_have_ranges():
     assert all(isinstance(h, str) and h for h in help_.values())
     for f in dataclasses.fields(RefineSettings):
         if isinstance(f.default, bool):
-            assert set(f.metadata) == {"help", "group"}
+            assert set(f.metadata) == {"help", "group", "basic"}
         else:
             assert f.metadata["min"] <= f.default <= f.metadata["max"]
             assert f.metadata["step"] > 0
@@ -441,8 +441,9 @@ def test_field_specs_grouped_switch_first():
 
 def test_field_labels_are_human_readable():
     labels = {spec.name: spec.label for spec in field_specs()}
-    assert labels["feather_sigma_pct"] == "Feather sigma (% of long side)"
-    assert labels["black_point"] == "Black point"
+    assert labels["feather_sigma_pct"] == "Edge softness"  # a basic setting: its own label
+    assert labels["opening_size_pct"] == "Opening size (% of long side)"
+    assert labels["white_point"] == "White point"
     assert labels["bilateral"] == "Bilateral"
 
 
