@@ -340,7 +340,7 @@ class Background:
             if self.image is None:
                 raise SettingsError("An image background needs an image; pass image=<uint8 HxWx3 array>.")
             img = _check_image(self.image, "background image")
-            frozen = img.copy()
+            frozen = img if not img.flags.writeable else img.copy()  # a read-only array (a cached decode) is shared
             frozen.flags.writeable = False
             object.__setattr__(self, "image", frozen)
         elif self.image is not None:

@@ -6,7 +6,7 @@ from core.composite import Background, mask_image, over_checkerboard
 from core.inspection import preview_copy
 from core.imageio import encode_image
 from core.pipeline import STAGES, StageTimer, render
-from ui.engine import analyse
+from ui.engine import analyse, download_bytes
 from ui.layout import friendly_errors, setup_page
 from ui.text import md_escape
 from ui.state import (
@@ -61,8 +61,9 @@ if photo is None:
 with friendly_errors():
     with st.status(f"Cutting out {md_escape(photo.name)}…", expanded=False) as status:
         timer = StageTimer()
-        analysis = analyse(photo, segmenter, inference_settings(segmenter))
-        raw, alpha = analysis.alphas(refine_settings(segmenter), timer)
+        inference, settings = inference_settings(segmenter), refine_settings(segmenter)
+        analysis = analyse(photo, segmenter, inference)
+        raw, alpha = analysis.alphas(settings, timer)
         finishing = finish_settings()
         background = background_choice()
         with timer.stage("composite"):
@@ -93,22 +94,26 @@ with friendly_errors():
         )
 
     stem = photo.name.rsplit(".", 1)[0] or "portrait"
-    flat = render(analysis.image, alpha, "composite", Background(kind="color"), finishing) if result.shape[2] == 4 else result
+    on_white = Background(kind="color") if background.kind == "transparent" else background
+
+    def encoded(kind, fmt, behind=None):
+        return download_bytes(photo, segmenter, inference, settings, finishing, kind, fmt, behind)
+
     downloads = st.columns(4)
     downloads[0].download_button(
-        "Result (PNG)", data=lambda: encode_image(result, "png"), file_name=f"{stem}-result.png",
+        "Result (PNG)", data=encoded("composite", "png", background), file_name=f"{stem}-result.png",
         mime="image/png", on_click="ignore", key="download_png", icon=":material/download:",
     )
     downloads[1].download_button(
-        "Result (JPEG)", data=lambda: encode_image(flat, "jpeg"), file_name=f"{stem}-result.jpg",
+        "Result (JPEG)", data=encoded("composite", "jpeg", on_white), file_name=f"{stem}-result.jpg",
         mime="image/jpeg", on_click="ignore", key="download_jpeg", icon=":material/download:",
         help="JPEG has no transparency: a transparent result is put on white.",
     )
     downloads[2].download_button(
-        "Cut-out (transparent PNG)", data=lambda: encode_image(render(analysis.image, alpha, "cutout", finishing=finishing), "png"),
+        "Cut-out (transparent PNG)", data=encoded("cutout", "png"),
         file_name=f"{stem}-cutout.png", mime="image/png", on_click="ignore", key="download_cutout", icon=":material/download:",
     )
     downloads[3].download_button(
-        "Mask (PNG)", data=lambda: encode_image(render(analysis.image, alpha, "mask"), "png"),
+        "Mask (PNG)", data=encoded("mask", "png"),
         file_name=f"{stem}-mask.png", mime="image/png", on_click="ignore", key="download_mask", icon=":material/download:",
     )

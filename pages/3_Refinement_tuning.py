@@ -8,10 +8,9 @@ from core.composite import Background, mask_image, over_checkerboard
 from core.inspection import mask_overlay
 from core.errors import PortraitStudioError
 from core.finishing import FinishSettings
-from core.imageio import encode_image
 from core.pipeline import StageTimer, render
 from core.refine import RefineSettings
-from ui.engine import PREVIEW_SIDE, analyse
+from ui.engine import PREVIEW_SIDE, analyse, download_bytes
 from ui.layout import friendly_errors, require_photo, settings_widgets, setup_page
 from ui.state import (
     SETTINGS_PREFIXES,
@@ -114,15 +113,14 @@ def tuning(analysis) -> None:
         st.metric("Refinement time for this update", f"{timer.seconds['refine'] * 1000:.0f} ms",
                   help=f"On the preview copy ({image.shape[1]}×{image.shape[0]}, long side ≤ {PREVIEW_SIDE} px); "
                   f"resize + refine took {elapsed * 1000:.0f} ms. Downloads are made at full resolution.")
-        full = analysis.image
+        recipe = (analysis.upload, segmenter, analysis.inference, settings, finishing)
         buttons = st.columns(3)
         buttons[0].download_button(
-            "Mask, full resolution (PNG)", data=lambda: encode_image(mask_image(analysis.alphas(settings)[1]), "png"),
+            "Mask, full resolution (PNG)", data=download_bytes(*recipe, "mask", "png"),
             file_name="mask.png", mime="image/png", on_click="ignore", key="tuning_mask", icon=":material/download:",
         )
         buttons[1].download_button(
-            "Cut-out, full resolution (PNG)",
-            data=lambda: encode_image(render(full, analysis.alphas(settings)[1], "cutout", finishing=finishing), "png"),
+            "Cut-out, full resolution (PNG)", data=download_bytes(*recipe, "cutout", "png"),
             file_name="cutout.png", mime="image/png", on_click="ignore", key="tuning_cutout", icon=":material/download:",
         )
         buttons[2].download_button(

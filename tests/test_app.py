@@ -637,7 +637,7 @@ def test_a_single_network_brings_its_own_defaults_and_network_input(media, astro
             widget = at.toggle(key=key) if field.type is bool else at.slider(key=key)
             assert widget.value == pytest.approx(defaults[field.name]), field.name
     assert at.toggle(key=refine_key("edge_aware")).value is True  # U²-Net's own: edge snapping on
-    assert "Defaults in force: **u2netp**'s (measured for it: edge_aware, matting_band_pct)" in texts(at.caption)
+    assert "Defaults in force: **u2netp**'s (measured for it: edge_aware, main_subject, matting_band_pct)" in texts(at.caption)
     saved = json.loads(media.download(at.get("download_button")[2]))
     assert saved["inference"] == InferenceSettings.for_model(spec).to_dict()
     # a value the user changed is kept across a model switch; the others follow the new model's defaults

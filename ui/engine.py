@@ -21,9 +21,12 @@ from typing import Generic, TypeVar
 import numpy as np
 import streamlit as st
 
-from core.imageio import DecodedImage, decode_image
+from core.composite import Background
+from core.finishing import FinishSettings
+from core.imageio import DecodedImage, decode_image, encode_image
+from core.memory import release_free_memory
 from core.inspection import PREVIEW_SIDE, preview_copy, resize_alpha
-from core.pipeline import StageTimer, alpha_from_prediction, predict
+from core.pipeline import OutputKind, StageTimer, alpha_from_prediction, predict, render
 from core.refine import RefineSettings
 from core.combine import CombinedOutput, CombinedSegmenter, Decision
 from core.segmentation import InferenceSettings, Segmenter, get_segmenter
@@ -122,10 +125,29 @@ def shared_cache() -> LRUCache[tuple, object]:
     return LRUCache(cache_budget_bytes())
 
 
+TRIM_EVERY_S = 5.0
+
+
+@st.cache_resource(show_spinner=False)
+def memory_trimmer() -> threading.Thread:
+    """A daemon thread, one per process, that gives freed heap pages back to the system every TRIM_EVERY_S
+    seconds (`core.memory`): a page's full-size arrays are freed only when its script run ends, and without
+    this an idle server kept 5.2 GB after three 95 MP photos (bench/results/memory.md)."""
+    def loop() -> None:
+        while True:
+            time.sleep(TRIM_EVERY_S)
+            release_free_memory()
+
+    thread = threading.Thread(target=loop, name="portrait-studio-memory-trimmer", daemon=True)
+    thread.start()
+    return thread
+
+
 @st.cache_resource(show_spinner="Loading the model…")
 def shared_segmenter(model: str, device: str = "auto") -> Segmenter | CombinedSegmenter:
     """The model, loaded once per process for every page and session (weights must be on disk)."""
     print(f"[portrait-studio] loading model {model} on {device}", file=sys.stderr, flush=True)
+    memory_trimmer()
     return get_segmenter(model, device, allow_download=False)
 
 
@@ -236,3 +258,26 @@ def _analyse_combined(upload: Upload, segmenter: CombinedSegmenter) -> Analysis:
         upload, decoded, output.prediction, {"decode": decode_seconds, **timings}, computed, segmenter.spec.name, None,
         parts=output.parts, decision=output.decision,
     )
+
+
+def download_bytes(
+    photo: Upload,
+    segmenter: Segmenter | CombinedSegmenter,
+    inference: InferenceSettings | None,
+    settings: RefineSettings,
+    finishing: FinishSettings,
+    kind: OutputKind,
+    fmt: str,
+    background: Background | None = None,
+) -> Callable[[], bytes]:
+    """A download button's data: encodes the full-resolution output on click, from the cached network output.
+
+    Defined here, not in a page: Streamlit keeps the callable for the session, and one defined in a page
+    script holds that script's namespace, whose full-size photo, masks and result (about 1 GB at 95 MP) then
+    stay in memory until the session ends.
+    """
+    def make() -> bytes:
+        _, alpha = analyse(photo, segmenter, inference).alphas(settings)
+        return encode_image(render(decode_upload(photo)[0].rgb, alpha, kind, background, finishing), fmt)
+
+    return make
