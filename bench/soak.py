@@ -40,11 +40,11 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from core.imageio import IMAGE_SUFFIXES  # (core.imageio does not import torch)
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
-#: The suffixes core/cli.py treats as images in folder mode (kept local: importing core pulls in torch).
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 TARGET_GROWTH = 0.10
 WINDOW_FRACTION = 0.10
 
@@ -81,7 +81,7 @@ class Summary:
 def list_photos(folder: Path) -> list[Path]:
     photos = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not photos:
-        raise SystemExit(f"No photos ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder} (see --photos).")
+        raise SystemExit(f"No photos ({', '.join(IMAGE_SUFFIXES)}) in {folder} (see --photos).")
     return photos
 
 

@@ -18,7 +18,7 @@ from typing import TextIO, TypeVar
 
 from core.composite import Background
 from core.errors import PortraitStudioError
-from core.imageio import format_from_suffix, read_rgb
+from core.imageio import IMAGE_SUFFIXES, format_from_suffix, read_rgb
 from core.limits import DEFAULT_MAX_MEGAPIXELS, DEFAULT_WORKING_MEGAPIXELS, set_pixel_limits
 from core.output import (
     FolderLock, check_not_input, check_output_folder, check_readable_file, output_names, same_file, write_atomic,
@@ -37,7 +37,6 @@ SETTINGS_GROUPS = {
     FinishSettings: "edge colour on the new background",
 }
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 KINDS: dict[str, OutputKind] = {"mask": "mask", "cutout": "cutout", "replace": "composite"}
 
 
@@ -234,7 +233,7 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         args.output.mkdir(parents=True, exist_ok=True)
         jobs = _jobs(args.input, args.output)
         if not jobs:
-            print(f"error: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {args.input}", file=stderr)
+            print(f"error: no images ({', '.join(IMAGE_SUFFIXES)}) in {args.input}", file=stderr)
             return 1
         with FolderLock(args.output):
             return _process_all(jobs, segmenter, KINDS[args.command], options, stdout, stderr, folder=True)

@@ -37,7 +37,9 @@ MAX_IMAGE_PIXELS: int = pixel_limits().max_pixels  # the limit at import; decode
 # (bench/results/speed.md, "Where the time goes").
 PNG_COMPRESS_LEVEL = 3
 SUPPORTED_INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
-UPLOAD_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff")
+#: File suffixes of the images Portrait Studio reads: the command line's folder mode, the dashboard's
+#: uploaders and the benchmarks all use this list.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 _READABLE = "JPEG, PNG, WebP, BMP, TIFF, GIF"

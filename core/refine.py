@@ -12,7 +12,6 @@ the benchmarks; ``field_specs()`` describes its fields for building widgets.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -21,17 +20,15 @@ import cv2
 import numpy as np
 
 from core.errors import SettingsError
-from core.settings import FieldSpec, Settings, bool_field, float_field
+from core.settings import Settings, bool_field, float_field
 
 __all__ = [
-    "FieldSpec",
     "RefineSettings",
     "apply_levels",
     "as_alpha",
     "bilateral_filter",
     "disk_kernel",
     "feather",
-    "field_specs",
     "keep_main_subject",
     "kernel_size",
     "matte_edges",
@@ -39,7 +36,6 @@ __all__ = [
     "morph_open",
     "pixels_from_pct",
     "refine",
-    "settings_help",
     "snap_to_edges",
 ]
 
@@ -144,16 +140,6 @@ class RefineSettings(Settings):
                 f"Setting 'black_point' ({self.black_point}) must be below 'white_point' "
                 f"({self.white_point}); lower the black point or raise the white point."
             )
-
-
-def field_specs() -> list[FieldSpec]:
-    """One FieldSpec per RefineSettings field, in declaration order (each switch before its sliders)."""
-    return RefineSettings.field_specs()
-
-
-def settings_help() -> dict[str, str]:
-    """Field name -> one-line help text, for every RefineSettings field."""
-    return {f.name: f.metadata["help"] for f in dataclasses.fields(RefineSettings)}
 
 
 # ---------------------------------------------------------------------------------------- helpers

@@ -462,10 +462,3 @@ def get_segmenter(
             weights = load_weights(model, path=weights_path, progress=progress, allow_download=allow_download)
             _segmenters[key] = Segmenter(weights, resolved)
         return _segmenters[key]
-
-
-def segment(
-    image: np.ndarray, model: str = DEFAULT_MODEL, device: str = "auto", settings: InferenceSettings | None = None
-) -> np.ndarray:
-    """image: uint8 HxWx3 RGB → alpha float32 HxW in [0, 1], with the shared model of that name."""
-    return get_segmenter(model, device).segment(image, settings)

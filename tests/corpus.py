@@ -165,8 +165,7 @@ def build_corpus() -> tuple[Sample, ...]:
                checks={"rgb": cmyk_source, "rgb_tol": 3}),
         Sample("palette.png", _palette_with_transparency(), shape=(40, 32), checks={"cut_columns": 8}),
         Sample("grey_alpha.png", _grey_alpha(), shape=(40, 32), checks={"cut_columns": 8}),
-        # The dashboard's uploader takes jpg/jpeg/png/webp only: a user can still upload a GIF that was
-        # renamed .png, and Portrait Studio reads files by their content, so that is what it gets.
+        # A GIF renamed .png: Portrait Studio reads files by their content, not their name.
         Sample("anim_gif.gif", _animated("GIF"), shape=(40, 32), notes=("animated GIF: used the first of 3 frames",),
                upload_name="anim_gif.png", checks={"rgb": FIRST_FRAME, "rgb_tol": 2}),
         Sample("anim_webp.webp", _animated("WEBP"), shape=(40, 32), notes=("animated WEBP: used the first of 3 frames",),

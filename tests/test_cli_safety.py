@@ -30,10 +30,16 @@ def _cli(*args) -> tuple[int, str, str]:
     return status, out.getvalue(), err.getvalue()
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C acts as in a terminal, even when this test runs in the background (where a shell
+    starts commands with SIGINT ignored, and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _spawn(*args, **kwargs) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "core", *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, **kwargs,
+        text=True, preexec_fn=_default_sigint, **kwargs,
     )
 
 

@@ -11,22 +11,20 @@ import pytest
 
 from core.errors import SettingsError
 from core.weights import REGISTRY
+from core.settings import FieldSpec
 from core.refine import (
     keep_main_subject,
     snap_to_edges,
-    FieldSpec,
     RefineSettings,
     apply_levels,
     bilateral_filter,
     disk_kernel,
     feather,
-    field_specs,
     kernel_size,
     morph_close,
     morph_open,
     pixels_from_pct,
     refine,
-    settings_help,
 )
 
 ALL_OFF = dict(bilateral=False, levels=False, opening=False, closing=False, main_subject=False, feather=False)
@@ -402,10 +400,9 @@ def test_from_dict_rejects_non_mapping():
 
 
 def test_every_field_has_help_and_float_fields_have_ranges():
-    help_ = settings_help()
-    names = [f.name for f in dataclasses.fields(RefineSettings)]
-    assert list(help_) == names
-    assert all(isinstance(h, str) and h for h in help_.values())
+    specs = RefineSettings.field_specs()
+    assert [s.name for s in specs] == [f.name for f in dataclasses.fields(RefineSettings)]
+    assert all(isinstance(s.help, str) and s.help for s in specs)
     for f in dataclasses.fields(RefineSettings):
         if isinstance(f.default, bool):
             assert set(f.metadata) == {"help", "group", "basic"}
@@ -415,7 +412,7 @@ def test_every_field_has_help_and_float_fields_have_ranges():
 
 
 def test_field_specs_grouped_switch_first():
-    specs = field_specs()
+    specs = RefineSettings.field_specs()
     assert all(isinstance(s, FieldSpec) for s in specs)
     assert [s.name for s in specs] == [f.name for f in dataclasses.fields(RefineSettings)]
     groups = [s.group for s in specs]
@@ -440,7 +437,7 @@ def test_field_specs_grouped_switch_first():
 
 
 def test_field_labels_are_human_readable():
-    labels = {spec.name: spec.label for spec in field_specs()}
+    labels = {spec.name: spec.label for spec in RefineSettings.field_specs()}
     assert labels["feather_sigma_pct"] == "Edge softness"  # a basic setting: its own label
     assert labels["opening_size_pct"] == "Opening size (% of long side)"
     assert labels["white_point"] == "White point"

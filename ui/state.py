@@ -17,6 +17,7 @@ from core.combine import CombinedSegmenter
 from core.composite import Background, parse_color
 from core.errors import PortraitStudioError, SettingsError
 from core.finishing import FinishSettings
+from core.imageio import IMAGE_SUFFIXES
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings, Segmenter
 from core.settings import Settings
@@ -27,7 +28,7 @@ from ui.text import md_escape
 S = TypeVar("S", bound=Settings)
 MAX_UPLOAD_MB = 50
 MAX_PRESET_BYTES = 64 * 1024  # a preset is under 2 kB  # keep in step with server.maxUploadSize in .streamlit/config.toml
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp"]
+UPLOAD_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "astronaut.jpg"
 
 PHOTO = "photo"
