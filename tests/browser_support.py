@@ -106,3 +106,11 @@ def wait_for_idle(page, timeout: float = 90_000) -> None:
     """Wait until the app is connected and no script run is in progress."""
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout)
     page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+
+
+def wait_for_new_picture(page, before: str | None, timeout: float = 30_000) -> None:
+    """Wait until some picture on the page has a source other than `before` (a rerun drew a new one)."""
+    page.wait_for_function(
+        "([sel, old]) => { const i = document.querySelectorAll(sel); return [...i].some(e => e.src && e.src !== old) }",
+        arg=["[data-testid='stImage'] img", before], timeout=timeout,
+    )

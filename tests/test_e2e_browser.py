@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_support import ARTIFACTS, chromium_browser, require_chromium, streamlit_server, wait_for_idle
+from tests.browser_support import (
+    ARTIFACTS, chromium_browser, require_chromium, streamlit_server, wait_for_idle, wait_for_new_picture,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -97,10 +99,7 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         thumb.focus()
         for _ in range(20):
             thumb.press("ArrowRight")
-        page.wait_for_function(
-            "([sel, old]) => { const i = document.querySelectorAll(sel); return [...i].some(e => e.src && e.src !== old) }",
-            arg=["[data-testid='stImage'] img", before], timeout=30_000,
-        )
+        wait_for_new_picture(page, before, timeout=30_000)
         wait_for_idle(page)
         assert preview.get_attribute("src") != before
         page.get_by_test_id("stMain").evaluate("main => main.scrollTo(0, 0)")
@@ -118,10 +117,7 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         assert flip.locator("input").is_checked()  # on by default
         before = preview.get_attribute("src")
         flip.locator("label").click()
-        page.wait_for_function(
-            "([sel, old]) => { const i = document.querySelectorAll(sel); return [...i].some(e => e.src && e.src !== old) }",
-            arg=["[data-testid='stImage'] img", before], timeout=60_000,
-        )
+        wait_for_new_picture(page, before, timeout=60_000)
         wait_for_idle(page)
         assert not flip.locator("input").is_checked()
         page.screenshot(path=ARTIFACTS / "05-network-input.png", full_page=True)

@@ -7,7 +7,9 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.browser_support import ARTIFACTS, chromium_browser, require_chromium, streamlit_server, wait_for_idle
+from tests.browser_support import (
+    ARTIFACTS, chromium_browser, require_chromium, streamlit_server, wait_for_idle, wait_for_new_picture,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,10 +45,7 @@ def test_tuning_preview_stays_in_view_and_nothing_leaves_the_machine(window):
         last.focus()
         for _ in range(5):
             last.press("ArrowRight")
-        page.wait_for_function(
-            "([sel, old]) => { const i = document.querySelectorAll(sel); return [...i].some(e => e.src && e.src !== old) }",
-            arg=["[data-testid='stImage'] img", before], timeout=30_000,
-        )
+        wait_for_new_picture(page, before, timeout=30_000)
         wait_for_idle(page)
         last.scroll_into_view_if_needed()  # where the user keeps it while trying values: the box scrolls, not the page
         assert _in_view(page, last), "the last slider cannot be brought into view"
