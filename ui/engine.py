@@ -121,7 +121,8 @@ class LRUCache(Generic[K, V]):
 @st.cache_resource(show_spinner=False)
 def shared_cache() -> LRUCache[tuple, object]:
     """The process-wide cache, shared by all sessions; keys start with what they hold ("decoded", "prediction",
-    "preview", "alphas")."""
+    "preview", "alphas"). Starts the memory trimmer with it: whatever fills the cache also frees big arrays."""
+    memory_trimmer()
     return LRUCache(cache_budget_bytes())
 
 
@@ -147,7 +148,6 @@ def memory_trimmer() -> threading.Thread:
 def shared_segmenter(model: str, device: str = "auto") -> Segmenter | CombinedSegmenter:
     """The model, loaded once per process for every page and session (weights must be on disk)."""
     print(f"[portrait-studio] loading model {model} on {device}", file=sys.stderr, flush=True)
-    memory_trimmer()
     return get_segmenter(model, device, allow_download=False)
 
 
