@@ -82,7 +82,7 @@ SETTING_NOTES = {
     "fold_bn+jit_freeze+optimize_for_inference": "... + torch.jit.optimize_for_inference (oneDNN layouts, fused conv+ReLU)",
     "fold_bn+torch.compile": "folded, torch.compile (inductor), compiled at 2 threads and timed there only",
     "mkldnn_disabled": "plain model with torch.backends.mkldnn disabled (ATen's own convolutions)",
-    "segmenter": "`Segmenter.forward` as shipped (numpy in/out, lock; folded model, TorchScript-frozen on the CPU unless `CPU_JIT_FREEZE` is off, NCHW unless `CPU_CHANNELS_LAST`): **adopted**",
+    "segmenter": "`Segmenter.forward` as shipped (numpy in/out, lock; folded model, TorchScript-frozen on the CPU unless `CPU_JIT_FREEZE` is off, NCHW input): **adopted**",
     "onnxruntime": "onnxruntime CPU on weights/u2netp.onnx, what rembg runs (reference, not a PyTorch setting)",
     "modnet_inference_model": "MODNet only: the `core.modnet.inference_model` copy (IBNorm folded, channels-last, "
                               "fused oneDNN operators)",

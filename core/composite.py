@@ -20,15 +20,15 @@ import numpy as np
 from PIL import ImageColor
 
 from core.errors import SettingsError
-from core.refine import as_alpha, pixels_from_pct
+from core.arrays import as_alpha, check_alpha_matches, check_image, check_size, pixels_from_pct
 
 __all__ = [
     "Background",
     "blend",
     "blend_float",
     "blurred_background",
+    "check_color",
     "checkerboard",
-    "composite",
     "cover_fit",
     "cutout_rgba",
     "mask_image",
@@ -61,47 +61,7 @@ _DISC_SUPERSAMPLE = 8
 # ------------------------------------------------------------------------------------ validation
 
 
-def _check_image(image: Any, name: str, channels: tuple[int, ...] = (3,)) -> np.ndarray:
-    if not isinstance(image, np.ndarray):
-        raise SettingsError(f"{name} must be a numpy array (uint8 HxWx3), got {type(image).__name__}.")
-    want = " or ".join(f"HxWx{c}" for c in channels)
-    if image.ndim != 3 or image.shape[2] not in channels:
-        raise SettingsError(
-            f"{name} must be a uint8 {want} image, got shape {image.shape}; "
-            f"convert it to RGB first (e.g. PIL's .convert('RGB'))."
-        )
-    if image.shape[0] == 0 or image.shape[1] == 0:
-        raise SettingsError(f"{name} is empty (shape {image.shape}); pass a non-empty image.")
-    if image.dtype != np.uint8:
-        raise SettingsError(
-            f"{name} must have dtype uint8 (0..255), got {image.dtype}; "
-            f"convert with np.clip(x, 0, 255).astype(np.uint8)."
-        )
-    return image
-
-
-def _check_size(size: Any) -> tuple[int, int]:
-    if (
-        not isinstance(size, (tuple, list))
-        or len(size) != 2
-        or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in size)
-        or min(size) < 1
-    ):
-        raise SettingsError(f"size must be (height, width) in whole pixels >= 1, got {size!r}.")
-    return int(size[0]), int(size[1])
-
-
-def _check_alpha_matches(alpha: np.ndarray, image: np.ndarray, name: str = "alpha") -> np.ndarray:
-    a = as_alpha(alpha, name)
-    if a.shape != image.shape[:2]:
-        raise SettingsError(
-            f"{name} has shape {a.shape} but the image is {image.shape[0]}x{image.shape[1]}; "
-            f"resize the matte to the image size."
-        )
-    return a
-
-
-def _check_color(color: Any) -> tuple[int, int, int]:
+def check_color(color: Any) -> tuple[int, int, int]:
     if isinstance(color, str):
         return parse_color(color)
     if (
@@ -125,14 +85,14 @@ def to_uint8(x: np.ndarray) -> np.ndarray:
 
 def blend_float(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
     """fg uint8 HxWx3, alpha float32 HxW in [0, 1], bg uint8 HxWx3 -> float32 HxWx3 = fg*a + bg*(1-a) in 0..255."""
-    fg = _check_image(foreground, "foreground")
-    bg = _check_image(background, "background")
+    fg = check_image(foreground, "foreground")
+    bg = check_image(background, "background")
     if fg.shape != bg.shape:
         raise SettingsError(
             f"foreground {fg.shape} and background {bg.shape} differ in size; "
             f"fit the background first with cover_fit(background, foreground.shape[:2])."
         )
-    a = _check_alpha_matches(alpha, fg)[..., None]
+    a = check_alpha_matches(alpha, fg)[..., None]
     return fg.astype(np.float32) * a + bg.astype(np.float32) * (np.float32(1.0) - a)
 
 
@@ -145,11 +105,11 @@ def blend(foreground: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> 
     Same result as to_uint8(blend_float(...)), computed in row bands so a 50-megapixel photo needs tens of
     megabytes of float temporaries instead of gigabytes.
     """
-    fg = _check_image(foreground, "foreground")
-    bg = _check_image(background, "background")
+    fg = check_image(foreground, "foreground")
+    bg = check_image(background, "background")
     if fg.shape != bg.shape:
         return to_uint8(blend_float(fg, alpha, bg))  # raises the size-mismatch error with its advice
-    a = _check_alpha_matches(alpha, fg)
+    a = check_alpha_matches(alpha, fg)
     out = np.empty_like(fg)
     rows = max(1, _BLEND_BAND_PIXELS // max(fg.shape[1], 1))
     for top in range(0, fg.shape[0], rows):
@@ -168,8 +128,8 @@ def cover_fit(background: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     output size, not the background's scaled size: a 20000×1 strip covering 800×600 would otherwise be
     scaled to 12 MP×600 first.
     """
-    img = _check_image(background, "background", channels=(3, 4))
-    H, W = _check_size(size)
+    img = check_image(background, "background", channels=(3, 4))
+    H, W = check_size(size)
     h, w = img.shape[:2]
     scale = max(H / h, W / w)
     # One side lands exactly on the target, the other overhangs; never stretch.
@@ -210,8 +170,8 @@ def parse_color(text: str) -> tuple[int, int, int]:
 
 def solid_background(color: tuple[int, int, int] | str, size: tuple[int, int]) -> np.ndarray:
     """(r, g, b) 0..255 or hex string, size=(H, W) -> uint8 HxWx3 filled with that colour."""
-    rgb = _check_color(color)
-    H, W = _check_size(size)
+    rgb = check_color(color)
+    H, W = check_size(size)
     out = np.empty((H, W, 3), dtype=np.uint8)
     out[...] = np.array(rgb, dtype=np.uint8)
     return out
@@ -269,8 +229,8 @@ def blurred_background(
     radius 2*sigma (a uniform disc of radius R has per-axis standard deviation R/2, so both kernels
     blur by the same amount, but a bright point becomes an even disc with a crisp rim, like bokeh).
     """
-    img = _check_image(image_rgb, "image_rgb")
-    a = _check_alpha_matches(alpha, img)
+    img = check_image(image_rgb, "image_rgb")
+    a = check_alpha_matches(alpha, img)
     if isinstance(sigma_pct, bool) or not isinstance(sigma_pct, (int, float, np.integer, np.floating)) or not (
         math.isfinite(float(sigma_pct)) and sigma_pct > 0
     ):
@@ -335,11 +295,11 @@ class Background:
             raise SettingsError(
                 f"Unknown background kind {self.kind!r}; use one of {', '.join(_KINDS)}."
             )
-        object.__setattr__(self, "color", _check_color(self.color))
+        object.__setattr__(self, "color", check_color(self.color))
         if self.kind == "image":
             if self.image is None:
                 raise SettingsError("An image background needs an image; pass image=<uint8 HxWx3 array>.")
-            img = _check_image(self.image, "background image")
+            img = check_image(self.image, "background image")
             frozen = img if not img.flags.writeable else img.copy()  # a read-only array (a cached decode) is shared
             frozen.flags.writeable = False
             object.__setattr__(self, "image", frozen)
@@ -403,26 +363,12 @@ class Background:
 
 def cutout_rgba(image_rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """image uint8 HxWx3, alpha float32 HxW in [0, 1] -> uint8 HxWx4, straight alpha = rint(alpha*255)."""
-    img = _check_image(image_rgb, "image_rgb")
-    a = _check_alpha_matches(alpha, img)
+    img = check_image(image_rgb, "image_rgb")
+    a = check_alpha_matches(alpha, img)
     out = np.empty(img.shape[:2] + (4,), dtype=np.uint8)
     out[..., :3] = img
     out[..., 3] = mask_image(a)
     return out
-
-
-def composite(image_rgb: np.ndarray, alpha: np.ndarray, background: Background) -> np.ndarray:
-    """image uint8 HxWx3, alpha float32 HxW in [0, 1] -> uint8 HxWx3 (colour/image/blur) or HxWx4 (transparent)."""
-    if not isinstance(background, Background):
-        raise SettingsError(
-            f"background must be a Background, got {type(background).__name__}; "
-            f"e.g. Background('color', color=(255, 255, 255)) or Background.parse('#ffffff', load)."
-        )
-    img = _check_image(image_rgb, "image_rgb")
-    a = _check_alpha_matches(alpha, img)
-    if background.kind == "transparent":
-        return cutout_rgba(img, a)
-    return blend(img, a, background_plate(img, a, background))
 
 
 def background_plate(image_rgb: np.ndarray, alpha: np.ndarray, background: Background) -> np.ndarray:
@@ -444,7 +390,7 @@ def mask_image(alpha: np.ndarray) -> np.ndarray:
 
 def checkerboard(size: tuple[int, int], square: int = 16) -> np.ndarray:
     """size=(H, W) -> uint8 HxWx3 grey checkerboard: 255 where (row//square + col//square) is even, else 204."""
-    H, W = _check_size(size)
+    H, W = check_size(size)
     if isinstance(square, bool) or not isinstance(square, (int, np.integer)) or square < 1:
         raise SettingsError(f"Checkerboard square must be a whole number of pixels >= 1, got {square!r}.")
     rows = (np.arange(H) // square)[:, None]
@@ -455,6 +401,6 @@ def checkerboard(size: tuple[int, int], square: int = 16) -> np.ndarray:
 
 def over_checkerboard(rgba: np.ndarray, square: int = 16) -> np.ndarray:
     """uint8 HxWx4 straight-alpha cut-out -> uint8 HxWx3 preview over a grey checkerboard."""
-    img = _check_image(rgba, "rgba", channels=(4,))
+    img = check_image(rgba, "rgba", channels=(4,))
     a = img[..., 3].astype(np.float32) / np.float32(255.0)
     return blend(np.ascontiguousarray(img[..., :3]), a, checkerboard(img.shape[:2], square))

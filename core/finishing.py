@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.arrays import check_alpha_matches, check_image
 from core.composite import Background, background_plate, blend, cutout_rgba
+from core.errors import SettingsError
 from core.foreground import decontaminate
 from core.harmonize import harmonize, light_wrap
 from core.settings import Settings, bool_field, float_field
@@ -53,6 +55,13 @@ def finish(
     image: np.ndarray, alpha: np.ndarray, background: Background, settings: FinishSettings | None = None
 ) -> np.ndarray:
     """image uint8 HxWx3, alpha float32 HxW in [0, 1] → uint8 HxWx3 composite, or HxWx4 cut-out if transparent."""
+    if not isinstance(background, Background):
+        raise SettingsError(
+            f"background must be a Background, got {type(background).__name__}; "
+            f"e.g. Background('color', color=(255, 255, 255)) or Background.parse('#ffffff', load)."
+        )
+    image = check_image(image, "image")
+    alpha = check_alpha_matches(alpha, image)
     settings = settings if settings is not None else FinishSettings()
     foreground = image
     if settings.decontaminate and settings.decontaminate_strength > 0:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from core.arrays import sym3_inverse
 from core.errors import SettingsError
 
-#: Coefficients are computed at about this many pixels (fast guided filter). On 30 dev portraits scaled
-#: to 960×1280, 0.5 MP against 1.5 MP moved the refined alpha by 0.0002 on average and boundary F by
-#: under 0.001 (noise), and made a live-tuning update ~1.6× faster; photos under 0.5 MP are unaffected.
+#: Coefficients are computed at about this many pixels (fast guided filter): beyond it the result does not
+#: measurably change, only the time (bench/results/design-measurements.md); photos under it are unaffected.
 GUIDE_PIXELS = 500_000
 
 
@@ -47,9 +47,7 @@ def guided_coefficients(guide: np.ndarray, source: np.ndarray, radius: int, eps:
         var[i, j] = box_mean(guide[..., i] * guide[..., j], radius) - mean_i[..., i] * mean_i[..., j]
     rr, rg, rb, gg, gb, bb = var[0, 0] + eps, var[0, 1], var[0, 2], var[1, 1] + eps, var[1, 2], var[2, 2] + eps
     # Inverse of the symmetric 3×3 matrix by cofactors, applied to cov_ip.
-    inv_rr, inv_rg, inv_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
-    inv_gg, inv_gb, inv_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
-    det = rr * inv_rr + rg * inv_rg + rb * inv_rb
+    (inv_rr, inv_rg, inv_rb, inv_gg, inv_gb, inv_bb), det = sym3_inverse(rr, rg, rb, gg, gb, bb)
     cr, cg, cb = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
     a = np.stack(
         [

@@ -27,13 +27,11 @@ import numpy as np
 
 from core.composite import (
     _BLUR_LOWRES_SIGMA,
-    _check_alpha_matches,
-    _check_image,
     blurred_background,
     to_uint8,
 )
 from core.errors import SettingsError
-from core.refine import pixels_from_pct
+from core.arrays import check_alpha_matches, check_image, pixels_from_pct
 
 __all__ = ["harmonize", "light_wrap"]
 
@@ -125,10 +123,10 @@ def harmonize(
     returned foreground is recoloured; composite it with alpha afterwards (alpha 0 pixels do not show).
     strength 0 (or a matte with no subject, sum(alpha) < 1 px) returns an exact copy of foreground.
     """
-    fg = _check_image(foreground, "foreground")
-    bg = _check_image(background, "background")
+    fg = check_image(foreground, "foreground")
+    bg = check_image(background, "background")
     _check_same_size(fg, bg, "foreground")
-    a = _check_alpha_matches(alpha, fg)
+    a = check_alpha_matches(alpha, fg)
     s = _check_strength(strength)
     if s == 0.0:
         return fg.copy()
@@ -189,10 +187,10 @@ def light_wrap(
     where the Gaussian is cut off) inside the subject and every pixel with alpha 0 are returned
     unchanged, and so is everything at strength 0. Screen only brightens, so out >= composite.
     """
-    comp = _check_image(composite, "composite")
-    bg = _check_image(background, "background")
+    comp = check_image(composite, "composite")
+    bg = check_image(background, "background")
     _check_same_size(comp, bg, "composite")
-    a = _check_alpha_matches(alpha, comp)
+    a = check_alpha_matches(alpha, comp)
     if isinstance(radius_pct, (bool, np.bool_)) or not isinstance(
         radius_pct, (int, float, np.integer, np.floating)
     ) or not (math.isfinite(float(radius_pct)) and 0.0 < float(radius_pct) <= 50.0):

@@ -14,9 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from core.composite import _check_alpha_matches, _check_color, _check_image, _check_size, to_uint8
+from core.arrays import as_alpha, check_alpha_matches, check_fraction, check_image, check_pixels, check_size
+from core.composite import check_color, to_uint8
 from core.errors import SettingsError
-from core.refine import as_alpha
 
 __all__ = [
     "HEAT_DIM",
@@ -49,21 +49,9 @@ _PREVIEW_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 # ------------------------------------------------------------------------------------ validation
 
 
-def _is_number(value: Any) -> bool:
-    return not isinstance(value, (bool, np.bool_)) and isinstance(
-        value, (int, float, np.integer, np.floating)
-    )
-
-
-def _check_fraction(value: Any, name: str) -> float:
-    if not _is_number(value) or not (math.isfinite(float(value)) and 0.0 <= float(value) <= 1.0):
-        raise SettingsError(f"{name} must be a number between 0 and 1, got {value!r}.")
-    return float(value)
-
-
 def _check_band(low: Any, high: Any) -> tuple[np.float32, np.float32]:
-    lo = _check_fraction(low, "low")
-    hi = _check_fraction(high, "high")
+    lo = check_fraction(low, "low")
+    hi = check_fraction(high, "high")
     if lo >= hi:
         raise SettingsError(
             f"The uncertain band needs low < high, got low={lo} and high={hi}; "
@@ -71,12 +59,6 @@ def _check_band(low: Any, high: Any) -> tuple[np.float32, np.float32]:
         )
     # Compare in float32, the matte's dtype, so 0.05 in the matte is exactly on the bound.
     return np.float32(lo), np.float32(hi)
-
-
-def _check_pixels(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SettingsError(f"{name} must be a whole number of pixels >= 1, got {value!r}.")
-    return int(value)
 
 
 def _check_any_image(image: Any, name: str) -> np.ndarray:
@@ -99,10 +81,10 @@ def mask_overlay(
     opacity: float = 0.5,
 ) -> np.ndarray:
     """image uint8 HxWx3, alpha float32 HxW in [0, 1] -> uint8 HxWx3 with color over the background, amount opacity*(1-alpha)."""
-    img = _check_image(image_rgb, "image_rgb")
-    a = _check_alpha_matches(alpha, img)
-    rgb = np.array(_check_color(color), dtype=np.float32)
-    op = _check_fraction(opacity, "opacity")
+    img = check_image(image_rgb, "image_rgb")
+    a = check_alpha_matches(alpha, img)
+    rgb = np.array(check_color(color), dtype=np.float32)
+    op = check_fraction(opacity, "opacity")
     amount = (np.float32(op) * (np.float32(1.0) - a))[..., None]
     out = img.astype(np.float32) * (np.float32(1.0) - amount) + rgb * amount
     return to_uint8(out)
@@ -133,8 +115,8 @@ def uncertainty_heatmap(
     in all three channels. Inside it, u = 1 - |2*alpha - 1| (1 at alpha 0.5) picks the colour
     cv2.COLORMAP_INFERNO level 255*(HEAT_FLOOR + (1 - HEAT_FLOOR)*u): brighter = more uncertain.
     """
-    img = _check_image(image_rgb, "image_rgb")
-    a = _check_alpha_matches(alpha, img)
+    img = check_image(image_rgb, "image_rgb")
+    a = check_alpha_matches(alpha, img)
     band = uncertainty_band(a, low, high)
     grey = to_uint8(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32) * np.float32(HEAT_DIM))
     out = np.repeat(grey[..., None], 3, axis=2)
@@ -167,7 +149,7 @@ def difference_map(alpha_a: np.ndarray, alpha_b: np.ndarray) -> np.ndarray:
 def alpha_histogram(alpha: np.ndarray, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """alpha float32 HxW in [0, 1] -> (counts int64 [bins], bin_edges float64 [bins+1]) over [0, 1]; last bin includes 1."""
     a = as_alpha(alpha)
-    n = _check_pixels(bins, "bins")
+    n = check_pixels(bins, "bins")
     counts, edges = np.histogram(a.astype(np.float64), bins=n, range=(0.0, 1.0))
     return counts.astype(np.int64), edges.astype(np.float64)
 
@@ -186,9 +168,9 @@ def zoom_crop(
     img = _check_any_image(image, "image")
     if not isinstance(center, (tuple, list, np.ndarray)) or len(center) != 2:
         raise SettingsError(f"center must be (fy, fx), fractions of height and width in [0, 1], got {center!r}.")
-    fy = _check_fraction(center[0], "center fy")
-    fx = _check_fraction(center[1], "center fx")
-    s = _check_pixels(size, "size")
+    fy = check_fraction(center[0], "center fy")
+    fx = check_fraction(center[1], "center fx")
+    s = check_pixels(size, "size")
     h, w = img.shape[:2]
     ch, cw = min(s, h), min(s, w)
     y0 = min(max(math.floor(fy * h - ch / 2.0 + 0.5), 0), h - ch)
@@ -210,7 +192,7 @@ def mark_region(
     the box, so the region stays visible; where the box touches the image border the frame is
     shifted inwards to stay in the image.
     """
-    img = _check_image(image_rgb, "image_rgb")
+    img = check_image(image_rgb, "image_rgb")
     h, w = img.shape[:2]
     if (
         not isinstance(box, (tuple, list))
@@ -223,8 +205,8 @@ def mark_region(
         raise SettingsError(
             f"box {box!r} is not inside the {h}x{w} image; need 0 <= y0 < y1 <= {h} and 0 <= x0 < x1 <= {w}."
         )
-    rgb = np.array(_check_color(color), dtype=np.uint8)
-    t = max(2, round(0.004 * max(h, w))) if thickness is None else _check_pixels(thickness, "thickness")
+    rgb = np.array(check_color(color), dtype=np.uint8)
+    t = max(2, round(0.004 * max(h, w))) if thickness is None else check_pixels(thickness, "thickness")
     ty, tx = min(t, h), min(t, w)
     out = img.copy()
     top = min(max(y0 - ty, 0), h - ty)
@@ -251,7 +233,7 @@ def preview_copy(image: np.ndarray, max_side: int = PREVIEW_SIDE) -> np.ndarray:
         raise SettingsError(
             f"image must have dtype uint8, uint16, float32 or float64, got {img.dtype}."
         )
-    m = _check_pixels(max_side, "max_side")
+    m = check_pixels(max_side, "max_side")
     h, w = img.shape[:2]
     long_side = max(h, w)
     if long_side <= m:
@@ -267,7 +249,7 @@ def resize_alpha(alpha: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """alpha float32 HxW in [0, 1], shape (H, W) -> float32 HxW in [0, 1]; INTER_AREA if neither side grows, else INTER_LINEAR."""
     a = as_alpha(alpha)
     try:
-        H, W = _check_size(shape)
+        H, W = check_size(shape)
     except SettingsError:
         raise SettingsError(f"shape must be (height, width) in whole pixels >= 1, got {shape!r}.") from None
     h, w = a.shape

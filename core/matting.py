@@ -24,38 +24,19 @@ global one (no seams) and the work is proportional to the band's tiles, not the 
 trimap and the final write are plain passes over the photo.
 
 **Reduced resolution, full-size detail.** The solve runs at 1/k size, k = band_px / 3 rounded
-(`SOLVE_BAND_PX`): a few pixels across the band at the solve's scale. At the solution α = b + a·I
-exactly (window means of the affine fits), so the solution's coefficients (b, a) are upsampled
-bilinearly, tile by tile, and applied to the full-size colours: the guided-upsampling step of the fast
-guided filter. Measured, it loses nothing and gains: on 40 dev portraits (600x800, band 1.5 % = 12 px)
-boundary F 0.657 solved at full size, 0.661 / 0.663 / 0.662 (the automatic k) / 0.657 / 0.648 at
-k = 2 / 3 / 4 / 6 / 8 (MAE 0.0532 at full size, 0.0515 at k = 4), so about 3 px across the band at
-the solve's scale is where it stops gaining; on a synthetic 12 MP
-photo with 1-2.5 px semi-transparent strands (band 60 px), mean |α − truth| in the band is 0.141 solved
-at full size (r = 1, 108 iterations, 3.3 s), 0.119 at k = 4, 0.052 at the automatic k = 20 (0.12 s);
-the network-like rough mask has 0.084. Larger effective windows average out colour noise, and the
-full-size colours bring the strands back.
+(`SOLVE_BAND_PX`): a few pixels across the band at the solve's scale, where solving finer stopped
+gaining. At the solution α = b + a·I exactly (window means of the affine fits), so the solution's
+coefficients (b, a) are upsampled bilinearly, tile by tile, and applied to the full-size colours: the
+guided-upsampling step of the fast guided filter. Larger effective windows average out colour noise,
+and the full-size colours bring fine strands back, so this is both faster and better than solving at
+full size.
 
 **Feathering.** Matting runs after feather, on the feathered mask: the feathered (soft) pixels join
 the unknown band and are re-solved, so inside the band the solution replaces the Gaussian edge (it
 is not blurred again afterwards; blurring a solved matte only undoes it), outside it nothing changes.
-Boundary F on 80 dev portraits: feather then matting 0.6551, matting then feather 0.6507, matting
-with feather off 0.6550.
 
-**Quality** (``python -m bench.quality --no-rembg --limit 80``: 600x800 portraits, binary hand-made
-masks; IoU / boundary F 3 px / MAE): defaults 0.9090 / 0.5984 / 0.0673, defaults + matting 0.9158 /
-0.6551 / 0.0644 (boundary F of the worst tenth 0.331 → 0.429). Band (0.7-3 %) and smoothness
-(3e-5 - 1e-3) were chosen on the 40 even-indexed photos; on the 40 held-out ones boundary F goes
-0.594 → 0.648. A band over 2 % starts to lose (3 %: 0.634 on the even half, against 0.662 at 1.5 %).
-
-**Time** (2 cores, ``human__julia_trotti_17.jpg`` resized with Lanczos, band 1.5 %, median of 5):
-- 2 MP (1732x1155): the matting step 40 ms (trimap 12 ms; 82 tiles of 72 px solved at 1/9 size, 29
-  iterations); the whole refine stage of ``alpha_from_prediction`` 144 ms without matting, 184 ms with.
-- 12 MP (4242x2829): the matting step 209 ms (trimap 81 ms; 89 tiles of 168 px at 1/21 size, 29
-  iterations); the refine stage (refinement at the 4 MP working size, scaled up, then matting on the
-  full-size photo) 259 ms without matting, 547 ms with. The same band solved at full size (k = 1)
-  takes 3-6 s.
-- 600x800 dev photos: +36 ms per photo (``bench.quality``).
+Measurements behind these choices (quality, band and scale sweeps, time):
+bench/results/design-measurements.md.
 """
 
 from __future__ import annotations
@@ -67,7 +48,7 @@ import cv2
 import numpy as np
 
 from core.errors import SettingsError
-from core.refine import as_alpha
+from core.arrays import as_alpha, check_number, sym3_inverse
 
 __all__ = ["band_tiles", "matte_band", "matting_laplacian", "trimap_from_alpha"]
 
@@ -76,15 +57,6 @@ SOFT_LOW, SOFT_HIGH = 0.02, 0.98
 SOLVE_BAND_PX = 3.0
 DEFAULT_SMOOTHNESS = 1e-4
 DEFAULT_PRIOR = 1e-4
-
-
-def _check_number(value: Any, name: str, lo: float, lo_open: bool = False) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise SettingsError(f"{name} must be a number, got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value) or value < lo or (lo_open and value == lo):
-        raise SettingsError(f"{name} must be a finite number {'>' if lo_open else '>='} {lo}, got {value!r}.")
-    return value
 
 
 def _check_image(image: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -103,7 +75,7 @@ def trimap_from_alpha(alpha: np.ndarray, band_px: float) -> np.ndarray:
     the other side, 3x3 neighbourhood), plus pixels already soft (0.02 < alpha < 0.98).
     """
     a = as_alpha(alpha)
-    band = _check_number(band_px, "band_px", 0.0)
+    band = check_number(band_px, "band_px", 0.0)
     fg = (a >= 0.5).astype(np.uint8)
     unknown = (a > SOFT_LOW) & (a < SOFT_HIGH)
     if band > 0:
@@ -176,9 +148,7 @@ class _Laplacian:
             cov[i, j] = _box_sum(g[i] * g[j], radius) * inv - mean[i] * mean[j]
         rr, rg, rb = cov[0, 0] + eps, cov[0, 1], cov[0, 2]
         gg, gb, bb = cov[1, 1] + eps, cov[1, 2], cov[2, 2] + eps
-        c_rr, c_rg, c_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
-        c_gg, c_gb, c_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
-        det = rr * c_rr + rg * c_rg + rb * c_rb  # >= eps³: a covariance is positive semi-definite
+        (c_rr, c_rg, c_rb, c_gg, c_gb, c_bb), det = sym3_inverse(rr, rg, rb, gg, gb, bb)  # det >= eps³
         norm = 1.0 / (2 * radius + 1) ** 2
         vn = v * norm  # windows centred outside the photo do not exist; 1/(2r+1)² folded in
         scale = inv * vn / det  # W = (Σ + eps)⁻¹ / count, the window's cov from plain sums
@@ -418,13 +388,13 @@ def matte_band(
     """
     a = as_alpha(alpha)
     img = _check_image(image, a.shape)
-    band = _check_number(band_px, "band_px", 0.0)
-    eps = _check_number(smoothness, "smoothness", 0.0, lo_open=True)
-    gamma = _check_number(prior, "prior", 0.0, lo_open=True)
+    band = check_number(band_px, "band_px", 0.0)
+    eps = check_number(smoothness, "smoothness", 0.0, lo_open=True)
+    gamma = check_number(prior, "prior", 0.0, lo_open=True)
     for name, value in (("solve_scale", solve_scale), ("radius", radius), ("tile_px", tile_px), ("iterations", iterations)):
         if value is not None and (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1):
             raise SettingsError(f"{name} must be a whole number >= 1, got {value!r}.")
-    tol = _check_number(tolerance, "tolerance", 0.0, lo_open=True)
+    tol = check_number(tolerance, "tolerance", 0.0, lo_open=True)
     if trimap is None:
         trimap = trimap_from_alpha(a, band)
     elif not isinstance(trimap, np.ndarray) or trimap.shape != a.shape or trimap.dtype != np.uint8:

@@ -8,7 +8,6 @@ away stay cut away.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from core.composite import Background, mask_image
 from core.finishing import FinishSettings, finish
 from core.imageio import DecodedImage, decode_image, encode_image
 from core.limits import pixel_limits
-from core.refine import RefineSettings, matte_edges, refine
+from core.refine import FULL_RESOLUTION_STEPS, WORKING_STEPS, RefineSettings, refine
 from core.segmentation import InferenceSettings, Segmenter, resize_prediction
 
 STAGES = ("decode", "preprocess", "inference", "resize", "refine", "composite", "encode")
@@ -92,8 +91,8 @@ def alpha_from_prediction(
     `settings=None` skips refinement; `source_alpha` (the file's own transparency) caps the result;
     `image` (uint8 HxWx3, the photo) is needed when `settings.edge_aware` is on.
     Above the working limit (core.limits) the refinement runs at a working resolution and is scaled back up: the mask
-    comes from a 320×320 prediction, so this loses no detail, and keeps huge photos fast and small. Matting, which
-    takes its detail from the photo, then runs on the full-size photo.
+    comes from a 320×320 prediction, so this loses no detail, and keeps huge photos fast and small. The steps that
+    take their detail from the photo (`full_resolution` in core.refine.STEPS) then run on the full-size photo.
     """
     timer = timer or StageTimer()
     with timer.stage("resize"):
@@ -106,10 +105,8 @@ def alpha_from_prediction(
         else:
             small = working_shape(shape)
             guide = cv2.resize(image, small[::-1], interpolation=cv2.INTER_AREA) if image is not None else None
-            at_working = dataclasses.replace(settings, matting=False)  # matting needs the full-size photo's detail
-            refined = resize_prediction(refine(resize_prediction(prediction, small), at_working, guide), shape)
-            if settings.matting and image is not None:
-                refined = matte_edges(refined, image, settings.matting_band_pct, settings.matting_smoothness)
+            at_working = refine(resize_prediction(prediction, small), settings, guide, WORKING_STEPS)
+            refined = refine(resize_prediction(at_working, shape), settings, image, FULL_RESOLUTION_STEPS)
         if source_alpha is not None:
             refined = np.minimum(refined, source_alpha)
     return raw, refined
@@ -157,14 +154,16 @@ def process(
     fmt: str = "png",
     finishing: FinishSettings | None = None,
     inference: InferenceSettings | None = None,
+    timer: StageTimer | None = None,
 ) -> ProcessResult:
     """File bytes or path in → encoded output bytes out, every stage timed.
 
     settings: "model" (the refinement measured best for the segmenter's model), a RefineSettings, or None
-    (the raw mask, no refinement); inference None: the model's own network input. Raises
+    (the raw mask, no refinement); inference None: the model's own network input; `timer` (default: a new
+    StageTimer) receives the stages' times, so a caller can time them its own way. Raises
     PortraitStudioError on bad input.
     """
-    timer = StageTimer()
+    timer = StageTimer() if timer is None else timer
     with timer.stage("decode"):
         decoded = decode_image(source)
     if settings == "model":

@@ -7,25 +7,34 @@ All filters use ``cv2.BORDER_REPLICATE``, so a subject that touches the frame is
 the border.
 
 ``RefineSettings`` is the single source of defaults, ranges and help texts for the UI, the CLI and
-the benchmarks; ``field_specs()`` describes its fields for building widgets.
+the benchmarks. ``STEPS`` is the single table of the refinement steps, in the order they run: each
+step's name is its on/off switch in ``RefineSettings`` (and the group of its parameters). ``refine()``,
+the pipeline's working-resolution split, the Inspector and the benchmarks all loop over it.
+
+The public step functions (``apply_levels``, ``feather``, ...) validate their inputs; ``refine()``
+validates the matte, the photo and the settings once and runs the steps on the checked arrays.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
+from core.arrays import as_alpha, check_image, check_number, check_pixels, pixels_from_pct
 from core.errors import SettingsError
+from core.guided import guided_upsample
+from core.matting import matte_band
 from core.settings import Settings, bool_field, float_field
 
 __all__ = [
+    "STEPS",
     "RefineSettings",
+    "RefineStep",
     "apply_levels",
-    "as_alpha",
     "bilateral_filter",
     "disk_kernel",
     "feather",
@@ -34,16 +43,12 @@ __all__ = [
     "matte_edges",
     "morph_close",
     "morph_open",
-    "pixels_from_pct",
     "refine",
     "snap_to_edges",
 ]
 
 #: Largest bilateral window (pixels). Beyond sigma_space ~7.5 px the window, not sigma, limits reach.
 MAX_BILATERAL_DIAMETER = 31
-
-# Values this far outside [0, 1] (float round-off from upstream arithmetic) are clipped silently.
-_RANGE_TOLERANCE = 1e-4
 
 
 # --------------------------------------------------------------------------------------- settings
@@ -145,13 +150,6 @@ class RefineSettings(Settings):
 # ---------------------------------------------------------------------------------------- helpers
 
 
-def pixels_from_pct(pct: float, shape: tuple[int, ...]) -> float:
-    """Convert a size in % of the long side to pixels for an image of shape (h, w, ...): pct/100*max(h, w)."""
-    if len(shape) < 2:
-        raise SettingsError(f"Expected an image shape (height, width, ...), got {shape!r}.")
-    return float(pct) / 100.0 * max(int(shape[0]), int(shape[1]))
-
-
 def kernel_size(pct: float, shape: tuple[int, ...]) -> int:
     """Odd kernel diameter (int >= 1) nearest to pct % of the long side; 1 means the step is a no-op."""
     px = pixels_from_pct(pct, shape)
@@ -169,65 +167,35 @@ def disk_kernel(size_px: int) -> np.ndarray:
     return (((yy - r) ** 2 + (xx - r) ** 2) <= (size_px / 2.0) ** 2).astype(np.uint8)
 
 
-def as_alpha(alpha: Any, name: str = "alpha") -> np.ndarray:
-    """Validate a matte and return a new float32 HxW copy in [0, 1] (float64 input is converted)."""
-    if not isinstance(alpha, np.ndarray):
-        raise SettingsError(f"{name} must be a numpy array (float32 HxW in [0, 1]), got {type(alpha).__name__}.")
-    if alpha.ndim != 2:
-        raise SettingsError(
-            f"{name} must be a single-channel HxW array, got shape {alpha.shape}; "
-            f"pass one channel, e.g. mask[..., 0]."
-        )
-    if alpha.shape[0] == 0 or alpha.shape[1] == 0:
-        raise SettingsError(f"{name} is empty (shape {alpha.shape}); pass a non-empty matte.")
-    if not np.issubdtype(alpha.dtype, np.floating):
-        hint = " (for an 8-bit mask use mask.astype(np.float32) / 255)" if alpha.dtype == np.uint8 else ""
-        raise SettingsError(f"{name} must be float32 in [0, 1], got dtype {alpha.dtype}{hint}.")
-    out = np.array(alpha, dtype=np.float32, copy=True)
-    if not np.all(np.isfinite(out)):
-        raise SettingsError(f"{name} contains NaN or infinite values; check the model output.")
-    lo, hi = float(out.min()), float(out.max())
-    if lo < -_RANGE_TOLERANCE or hi > 1.0 + _RANGE_TOLERANCE:
-        raise SettingsError(
-            f"{name} must lie in [0, 1], got values from {lo:g} to {hi:g}; "
-            f"scale it first (e.g. divide 8-bit values by 255)."
-        )
-    np.clip(out, 0.0, 1.0, out=out)
-    return out
-
-
-def _check_number(value: Any, name: str, lo: float = 0.0) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise SettingsError(f"{name} must be a number, got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value) or value < lo:
-        raise SettingsError(f"{name} must be a finite number >= {lo}, got {value!r}.")
-    return value
-
-
-def _check_size(size_px: Any, name: str) -> int:
-    if isinstance(size_px, (bool, np.bool_)) or not isinstance(size_px, (int, np.integer)):
-        raise SettingsError(f"{name} must be an integer number of pixels, got {size_px!r}.")
-    if size_px < 1:
-        raise SettingsError(f"{name} must be at least 1 pixel (1 means no change), got {size_px}.")
-    return int(size_px)
-
-
 # ----------------------------------------------------------------------------------------- steps
+# Each public step validates its arguments and calls its kernel (`_levels`, ...); the kernels take a
+# checked float32 matte they may not modify, and are what the step table runs.
+
+
+def _levels(a: np.ndarray, black: float, white: float) -> np.ndarray:
+    out = (a - np.float32(black)) / np.float32(white - black)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def apply_levels(alpha: np.ndarray, black_point: float, white_point: float) -> np.ndarray:
     """alpha: float32 HxW in [0, 1] -> float32 HxW in [0, 1] = clip((alpha - black) / (white - black), 0, 1)."""
     a = as_alpha(alpha)
-    black = _check_number(black_point, "black_point")
-    white = _check_number(white_point, "white_point")
+    black = check_number(black_point, "black_point")
+    white = check_number(white_point, "white_point")
     if black >= white or white > 1.0:
         raise SettingsError(
             f"Levels need 0 <= black_point < white_point <= 1, got black_point={black} and "
             f"white_point={white}; lower the black point or raise the white point."
         )
-    out = (a - np.float32(black)) / np.float32(white - black)
-    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+    return _levels(a, black, white)
+
+
+def _bilateral(a: np.ndarray, sigma_space: float, sigma_color: float) -> np.ndarray:
+    if sigma_space <= 0 or sigma_color <= 0:
+        return a
+    d = min(2 * math.ceil(2.0 * sigma_space) + 1, MAX_BILATERAL_DIAMETER)
+    out = cv2.bilateralFilter(a, d, sigma_color, sigma_space, borderType=cv2.BORDER_REPLICATE)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def bilateral_filter(alpha: np.ndarray, sigma_space_px: float, sigma_color: float) -> np.ndarray:
@@ -237,55 +205,39 @@ def bilateral_filter(alpha: np.ndarray, sigma_space_px: float, sigma_color: floa
     MAX_BILATERAL_DIAMETER = 31 px for speed; sigma_space_px <= 0 or sigma_color <= 0 is the identity.
     """
     a = as_alpha(alpha)
-    sigma_space = _check_number(sigma_space_px, "sigma_space_px", lo=-math.inf)
-    sigma_col = _check_number(sigma_color, "sigma_color", lo=-math.inf)
-    if sigma_space <= 0 or sigma_col <= 0:
+    return _bilateral(a, check_number(sigma_space_px, "sigma_space_px", lo=-math.inf),
+                      check_number(sigma_color, "sigma_color", lo=-math.inf))
+
+
+def _morph(a: np.ndarray, operation: int, size: int) -> np.ndarray:
+    if size == 1:
         return a
-    d = min(2 * math.ceil(2.0 * sigma_space) + 1, MAX_BILATERAL_DIAMETER)
-    out = cv2.bilateralFilter(a, d, sigma_col, sigma_space, borderType=cv2.BORDER_REPLICATE)
-    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+    return cv2.morphologyEx(a, operation, disk_kernel(size), borderType=cv2.BORDER_REPLICATE)
 
 
 def morph_open(alpha: np.ndarray, size_px: int) -> np.ndarray:
     """alpha: float32 HxW in [0, 1] -> float32 HxW; grey opening with a size_px disk (removes smaller specks)."""
-    a = as_alpha(alpha)
-    size = _check_size(size_px, "size_px")
-    if size == 1:
-        return a
-    return cv2.morphologyEx(
-        a, cv2.MORPH_OPEN, disk_kernel(size), borderType=cv2.BORDER_REPLICATE
-    ).astype(np.float32, copy=False)
+    return _morph(as_alpha(alpha), cv2.MORPH_OPEN, check_pixels(size_px, "size_px"))
 
 
 def morph_close(alpha: np.ndarray, size_px: int) -> np.ndarray:
     """alpha: float32 HxW in [0, 1] -> float32 HxW; grey closing with a size_px disk (fills smaller holes)."""
-    a = as_alpha(alpha)
-    size = _check_size(size_px, "size_px")
-    if size == 1:
+    return _morph(as_alpha(alpha), cv2.MORPH_CLOSE, check_pixels(size_px, "size_px"))
+
+
+def _feather(a: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0:
         return a
-    return cv2.morphologyEx(
-        a, cv2.MORPH_CLOSE, disk_kernel(size), borderType=cv2.BORDER_REPLICATE
-    ).astype(np.float32, copy=False)
+    out = cv2.GaussianBlur(a, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 def feather(alpha: np.ndarray, sigma_px: float) -> np.ndarray:
     """alpha: float32 HxW in [0, 1] -> float32 HxW in [0, 1], Gaussian-blurred (sigma_px <= 0: unchanged)."""
-    a = as_alpha(alpha)
-    sigma = _check_number(sigma_px, "sigma_px", lo=-math.inf)
-    if sigma <= 0:
-        return a
-    out = cv2.GaussianBlur(a, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REPLICATE)
-    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+    return _feather(as_alpha(alpha), check_number(sigma_px, "sigma_px", lo=-math.inf))
 
 
-def keep_main_subject(alpha: np.ndarray, min_share: float = 0.25, solid: float = 0.5, low: float = 0.02) -> np.ndarray:
-    """alpha float32 HxW in [0, 1] → alpha with only the main subject's regions kept (others set to 0).
-
-    Regions are the connected parts of alpha > `low` (so soft edges stay attached); a region is kept
-    when its solid area (alpha > `solid`) is at least `min_share` of the largest region's, so a second
-    person of similar size stays while stray objects and specks go.
-    """
-    a = as_alpha(alpha)
+def _main_subject(a: np.ndarray, min_share: float = 0.25, solid: float = 0.5, low: float = 0.02) -> np.ndarray:
     count, labels = cv2.connectedComponents((a > low).astype(np.uint8), connectivity=8)
     if count <= 2:
         return a
@@ -296,62 +248,109 @@ def keep_main_subject(alpha: np.ndarray, min_share: float = 0.25, solid: float =
     return np.where(keep[labels], a, np.float32(0.0)).astype(np.float32)
 
 
-def _require_photo(image: np.ndarray | None, shape: tuple[int, ...], step: str) -> None:
-    """Raise SettingsError unless `image` is the photo at the mask's size (steps that read the photo)."""
-    if image is None or image.shape[:2] != tuple(shape[:2]):
-        got = None if image is None else image.shape
-        raise SettingsError(f"{step} needs the photo at the mask's size {tuple(shape)}, got {got}.")
+def keep_main_subject(alpha: np.ndarray, min_share: float = 0.25, solid: float = 0.5, low: float = 0.02) -> np.ndarray:
+    """alpha float32 HxW in [0, 1] → alpha with only the main subject's regions kept (others set to 0).
+
+    Regions are the connected parts of alpha > `low` (so soft edges stay attached); a region is kept
+    when its solid area (alpha > `solid`) is at least `min_share` of the largest region's, so a second
+    person of similar size stays while stray objects and specks go.
+    """
+    return _main_subject(as_alpha(alpha), min_share, solid, low)
+
+
+def _check_photo(image: np.ndarray | None, shape: tuple[int, ...], step: str) -> np.ndarray:
+    """The photo, uint8 HxWx3 at the mask's size, for the steps that read it."""
+    if image is None:
+        raise SettingsError(f"{step} needs the photo at the mask's size {tuple(shape)}; pass image=...")
+    check_image(image, "image")
+    if image.shape[:2] != tuple(shape[:2]):
+        raise SettingsError(f"{step} needs the photo at the mask's size {tuple(shape)}, got {image.shape[:2]}.")
+    return image
 
 
 def snap_to_edges(alpha: np.ndarray, image: np.ndarray, radius_pct: float, smoothness: float) -> np.ndarray:
     """alpha float32 HxW in [0, 1], image uint8 HxWx3 → alpha following the photo's edges (guided filter)."""
-    from core.guided import guided_upsample  # local: core.guided is only needed when this step is on
-
     a = as_alpha(alpha)
-    _require_photo(image, a.shape, "Edge snapping")
-    return guided_upsample(a, image, radius_pct=radius_pct, eps=smoothness)
+    return guided_upsample(a, _check_photo(image, a.shape, "Edge snapping"), radius_pct=radius_pct, eps=smoothness)
 
 
 def matte_edges(alpha: np.ndarray, image: np.ndarray, band_pct: float, smoothness: float) -> np.ndarray:
     """alpha float32 HxW in [0, 1], image uint8 HxWx3 → alpha re-solved by matting within band_pct % of its edge."""
-    from core.matting import matte_band  # local: core.matting is only needed when this step is on
-
     shape = np.shape(alpha)  # matte_band validates the matte itself (no second full-size copy here)
-    _require_photo(image, shape, "Matting")
+    _check_photo(image, shape, "Matting")
     return matte_band(image, alpha, pixels_from_pct(band_pct, shape), smoothness=smoothness)
 
 
-def refine(alpha: np.ndarray, settings: RefineSettings, image: np.ndarray | None = None) -> np.ndarray:
-    """alpha float32 HxW in [0, 1] (+ the photo, uint8 HxWx3, for edge snapping) → refined float32 HxW in [0, 1].
+# ------------------------------------------------------------------------------------ the step table
 
-    Steps, each switchable: edge snapping, bilateral, levels, opening, closing, main subject, feather,
-    matting. Edge snapping and matting need the photo: without `image` (refining a bare mask) they
-    are skipped. Matting runs last, on the feathered mask: inside its band the solved matte replaces
-    the feathered values (blurring a solved matte would only undo it), outside they are kept.
+
+@dataclass(frozen=True)
+class RefineStep:
+    """One refinement step: `name` is its switch in RefineSettings; `run(alpha, settings, photo)` its work.
+
+    `run` takes a checked float32 HxW matte in [0, 1] (not modified) and, when `needs_photo`, the photo as
+    uint8 HxWx3 at the matte's size (without a photo such a step is skipped). `full_resolution` steps take
+    their detail from the photo's pixels, so above the working limit they run on the full-size photo
+    after the other steps ran at the working resolution (core.pipeline); they come last in the table.
+    """
+
+    name: str
+    run: Callable[[np.ndarray, RefineSettings, np.ndarray | None], np.ndarray]
+    needs_photo: bool = False
+    full_resolution: bool = False
+
+
+def _px(pct: float, a: np.ndarray) -> float:
+    return pixels_from_pct(pct, a.shape)
+
+
+#: The refinement steps in the order `refine()` runs them.
+STEPS: tuple[RefineStep, ...] = (
+    RefineStep("edge_aware", lambda a, s, photo: guided_upsample(a, photo, s.edge_radius_pct, s.edge_smoothness),
+               needs_photo=True),
+    RefineStep("bilateral", lambda a, s, photo: _bilateral(a, _px(s.bilateral_sigma_space_pct, a), s.bilateral_sigma_color)),
+    RefineStep("levels", lambda a, s, photo: _levels(a, s.black_point, s.white_point)),
+    RefineStep("opening", lambda a, s, photo: _morph(a, cv2.MORPH_OPEN, kernel_size(s.opening_size_pct, a.shape))),
+    RefineStep("closing", lambda a, s, photo: _morph(a, cv2.MORPH_CLOSE, kernel_size(s.closing_size_pct, a.shape))),
+    RefineStep("main_subject", lambda a, s, photo: _main_subject(a)),
+    RefineStep("feather", lambda a, s, photo: _feather(a, _px(s.feather_sigma_pct, a))),
+    # Matting runs last, on the feathered mask: inside its band the solved matte replaces the feathered
+    # values (blurring a solved matte would only undo it), outside they are kept.
+    RefineStep("matting", lambda a, s, photo: matte_band(photo, a, _px(s.matting_band_pct, a), smoothness=s.matting_smoothness),
+               needs_photo=True, full_resolution=True),
+)
+STEP_NAMES = tuple(step.name for step in STEPS)
+#: The steps that run at the working resolution, and those that need the full-size photo.
+WORKING_STEPS = tuple(step for step in STEPS if not step.full_resolution)
+FULL_RESOLUTION_STEPS = tuple(step for step in STEPS if step.full_resolution)
+assert STEPS == WORKING_STEPS + FULL_RESOLUTION_STEPS, "full-resolution steps must come last"
+
+
+def step_fields(step: RefineStep | str) -> tuple[str, ...]:
+    """The RefineSettings fields that decide a step's output: its switch, then its parameters."""
+    name = step if isinstance(step, str) else step.name
+    return tuple(spec.name for spec in RefineSettings.field_specs() if spec.group == name)
+
+
+def refine(
+    alpha: np.ndarray, settings: RefineSettings, image: np.ndarray | None = None,
+    steps: Sequence[RefineStep] = STEPS,
+) -> np.ndarray:
+    """alpha float32 HxW in [0, 1] (+ the photo, uint8 HxWx3) → refined float32 HxW in [0, 1].
+
+    Runs each step of `steps` (default: all of STEPS, in order) whose switch is on in `settings`. The
+    steps that need the photo are skipped without `image` (refining a bare mask).
     """
     if not isinstance(settings, RefineSettings):
         raise SettingsError(
             f"settings must be a RefineSettings, got {type(settings).__name__}; "
             f"use RefineSettings.from_dict(...) for a dict."
         )
+    if any(step not in STEPS for step in steps):
+        raise SettingsError("steps must be taken from core.refine.STEPS.")
     a = as_alpha(alpha)
-    shape = a.shape
-    if settings.edge_aware and image is not None:
-        a = snap_to_edges(a, image, settings.edge_radius_pct, settings.edge_smoothness)
-    if settings.bilateral:
-        a = bilateral_filter(
-            a, pixels_from_pct(settings.bilateral_sigma_space_pct, shape), settings.bilateral_sigma_color
-        )
-    if settings.levels:
-        a = apply_levels(a, settings.black_point, settings.white_point)
-    if settings.opening:
-        a = morph_open(a, kernel_size(settings.opening_size_pct, shape))
-    if settings.closing:
-        a = morph_close(a, kernel_size(settings.closing_size_pct, shape))
-    if settings.main_subject:
-        a = keep_main_subject(a)
-    if settings.feather:
-        a = feather(a, pixels_from_pct(settings.feather_sigma_pct, shape))
-    if settings.matting and image is not None:
-        a = matte_edges(a, image, settings.matting_band_pct, settings.matting_smoothness)
+    photo = None if image is None else _check_photo(image, a.shape, "Refinement")
+    for step in steps:
+        if getattr(settings, step.name) and (photo is not None or not step.needs_photo):
+            a = step.run(a, settings, photo)
     return a

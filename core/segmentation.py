@@ -8,14 +8,13 @@ One `Segmenter` per (model, device, weights file) is kept and reused (`get_segme
 pass runs under a lock: PyTorch already spreads one pass over every core, so concurrent callers
 (several dashboard sessions) queue instead of thrashing the CPU and multiplying peak memory.
 
-Speed (measured by `python -m bench.speed`, see bench/results/speed.md): the forward pass runs an
-inference copy of the model with every BatchNorm folded into its convolution (the loaded model keeps
-the official layout and state dict), on the CPU traced and frozen with TorchScript (fused conv+ReLU,
-no Python per layer: ~1.2x faster). d0 is bit-identical to the plain model for rembg's .onnx weights
-(identity BatchNorms) and within ~1e-7 for .pth ones. A channels-last input would be another ~1.2x
-faster but moves d0 by up to ~6e-5 (oneDNN sums in another order), so it is off unless
-`CPU_CHANNELS_LAST` is set. The Lanczos resize of a large photo runs its first pass on strips in
-parallel (Pillow releases the GIL), bit-identical to one `Image.resize` call.
+Speed: the forward pass runs an inference copy of the model with every BatchNorm folded into its
+convolution (the loaded model keeps the official layout and state dict), on the CPU traced and frozen
+with TorchScript (fused conv+ReLU, no Python per layer). Both keep d0 exact (bit-identical for rembg's
+.onnx weights, within float round-off for .pth ones). The input stays NCHW: channels-last would be
+faster with oneDNN but sums in another order and moves d0 past what the project calls exact. The
+Lanczos resize of a large photo runs its first pass on strips in parallel (Pillow releases the GIL),
+bit-identical to one `Image.resize` call. Timings: bench/results/speed.md (`python -m bench.speed`).
 """
 
 from __future__ import annotations
@@ -43,14 +42,9 @@ from core.settings import Settings, bool_field, float_field
 from core.weights import DEFAULT_MODEL, InputFacts, LoadedWeights, ModelSpec, ProgressCallback, get_spec, load_weights
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-#: Feed the CPU forward pass a channels-last (NHWC) input: ~1.4x faster with oneDNN, but d0 then differs
-#: from the plain NCHW model by up to ~6e-5 (plain fp32 is itself ~4e-5 from float64), over the 1e-5
-#: the project calls exact. Read when a Segmenter is created.
-CPU_CHANNELS_LAST = False
-#: Trace and freeze the CPU inference model with TorchScript: exact (d0 bit-identical), ~1.2x faster
-#: (u2netp at 2 threads: 191 vs 229 ms), but ~1.2 s more to create a Segmenter and ~200 MB more resident
-#: memory for u2netp (TorchScript executor state; u2net: also a frozen copy of its 176 MB of weights).
-#: Read when a Segmenter is created; False gives the eager folded model.
+#: Trace and freeze the CPU inference model with TorchScript: exact (d0 bit-identical) and faster per pass,
+#: but slower to create a Segmenter and heavier in resident memory (bench/results/speed.md). Read when a
+#: Segmenter is created; False gives the eager folded model.
 CPU_JIT_FREEZE = True
 _threads_configured = False
 
@@ -324,8 +318,7 @@ class Segmenter:
     """A loaded model on a device; `predict` gives the network-resolution mask, `segment` the full one.
 
     `model` is the loaded model as is; the forward pass runs `inference_model`, a BatchNorm-folded copy
-    (see `fold_batchnorm`), on the CPU frozen with TorchScript (`CPU_JIT_FREEZE`) and given a
-    channels-last input if `CPU_CHANNELS_LAST` is set.
+    (see `fold_batchnorm`), on the CPU frozen with TorchScript (`CPU_JIT_FREEZE`).
     """
 
     weights: LoadedWeights
@@ -334,8 +327,6 @@ class Segmenter:
     def __post_init__(self) -> None:
         self.model = self.weights.model.to(self.device).eval()
         self.inference_model = INFERENCE_COPIES.get(self.spec.architecture, fold_batchnorm)(self.model)
-        channels_last = CPU_CHANNELS_LAST and self.device.type == "cpu"
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self._frozen: torch.jit.ScriptModule | None = None
         if CPU_JIT_FREEZE and self.device.type == "cpu" and self.spec.input.square:  # one input shape to trace
             self._frozen = self._freeze()
@@ -344,7 +335,7 @@ class Segmenter:
     def _freeze(self) -> torch.jit.ScriptModule | None:
         """The inference model traced at the network input size and frozen; None if TorchScript fails."""
         size = self.spec.input_size
-        example = torch.zeros(1, 3, size, size).contiguous(memory_format=self.memory_format)
+        example = torch.zeros(1, 3, size, size)
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # TracerWarnings about shapes: the input size is fixed
@@ -366,7 +357,7 @@ class Segmenter:
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """batch: float32 1×3×H×W preprocessed input → float32 H×W: the network's first (for U²-Net the fused
         d0) output, sigmoid probabilities or an alpha matte as `spec.input.output` says."""
-        x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=self.memory_format)
+        x = torch.from_numpy(batch).to(self.device).contiguous()
         size = self.spec.input_size
         if self._frozen is not None and tuple(x.shape) == (1, 3, size, size):
             with self._lock, torch.no_grad():  # TorchScript runs under no_grad (inference_mode tensors are not needed)

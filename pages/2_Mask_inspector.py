@@ -10,7 +10,7 @@ from core.composite import mask_image, over_checkerboard, parse_color
 from core.inspection import alpha_histogram, mark_region, mask_overlay, uncertain_fraction, uncertainty_heatmap, zoom_crop
 from core.finishing import FinishSettings
 from core.pipeline import render
-from core.refine import RefineSettings
+from core.refine import STEPS, RefineSettings
 from core.segmentation import InferenceSettings
 from ui.compare import image_comparison
 from core.inspection import resize_alpha
@@ -27,11 +27,18 @@ COMPARISONS = {
     "option": "One setting off ↔ on",
     "networks": "Compare networks",
 }
-SWITCHES = {  # every on/off setting, for the "off ↔ on" comparison
-    f"{SETTINGS_PREFIXES[cls]}.{spec.name}": (cls, spec) for cls in SETTINGS_PREFIXES for spec in cls.field_specs()
-    if spec.type is bool
-}
 
+
+def switch_specs(cls) -> dict:
+    """The on/off fields of a settings class: for the refinement, one per step of core.refine.STEPS, in order."""
+    specs = {spec.name: spec for spec in cls.field_specs()}
+    names = [step.name for step in STEPS] if cls is RefineSettings else [n for n, spec in specs.items() if spec.type is bool]
+    return {name: specs[name] for name in names}
+
+
+SWITCHES = {  # every on/off setting, for the "off ↔ on" comparison
+    f"{SETTINGS_PREFIXES[cls]}.{name}": (cls, spec) for cls in SETTINGS_PREFIXES for name, spec in switch_specs(cls).items()
+}
 
 
 def network_views(pair, combined, shape: tuple[int, int], settings: RefineSettings) -> dict[str, np.ndarray]:

@@ -52,7 +52,7 @@ def media(monkeypatch):
     """Keeps the pictures and downloads AppTest pages produce (AppTest normally discards them)."""
     import streamlit.testing.v1.app_test as app_test_module
 
-    from tests.test_app import MediaRecorder
+    from tests.app_support import MediaRecorder
 
     recorder = MediaRecorder()
     base = app_test_module.MediaFileManager

@@ -14,7 +14,6 @@ from core.composite import (
     blend_float,
     blurred_background,
     checkerboard,
-    composite,
     cover_fit,
     cutout_rgba,
     mask_image,
@@ -384,33 +383,6 @@ def test_mask_image():
     out = mask_image(a)
     assert out.dtype == np.uint8
     assert out.tolist() == [[0, 64, 128, 255, 1]]
-
-
-def test_composite_kinds():
-    img = np.array([[[200, 200, 200], [10, 20, 30]]], np.uint8)
-    a = np.array([[0.5, 1.0]], np.float32)
-    white = composite(img, a, Background("color", color=(255, 255, 255)))
-    assert white.tolist() == [[[227, 227, 227], [10, 20, 30]]]
-    cut = composite(img, a, Background("transparent"))
-    assert cut.shape == (1, 2, 4)
-    assert cut.tolist() == [[[200, 200, 200, 128], [10, 20, 30, 255]]]
-    photo = composite(img, a, Background("image", image=grey(255, 4, 8)))
-    assert photo.tolist() == white.tolist()
-    blurred = composite(img, a, Background("blur"))
-    assert blurred.shape == (1, 2, 3) and blurred.dtype == np.uint8
-    with pytest.raises(SettingsError):
-        composite(img, a, "#ffffff")  # type: ignore[arg-type]
-
-
-def test_composite_passes_the_blur_kernel_through():
-    img, alpha = _red_subject_blue_background(40, 40)
-    img[::3, 25:] = (255, 255, 0)  # some texture in the background
-    alpha[:, 18:22] = 0.5
-    for kernel in ("gaussian", "disc"):
-        out = composite(img, alpha, Background("blur", blur_sigma_pct=5.0, blur_kernel=kernel))
-        np.testing.assert_array_equal(out, blend(img, alpha, blurred_background(img, alpha, 5.0, kernel)))
-    disc = composite(img, alpha, Background("blur", blur_sigma_pct=5.0, blur_kernel="disc"))
-    assert not np.array_equal(disc, composite(img, alpha, Background("blur", blur_sigma_pct=5.0)))
 
 
 # --------------------------------------------------------------------------------- checkerboard

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.composite import Background, blend, composite
+from core.composite import Background, background_plate, blend, blurred_background, cutout_rgba
 from core.errors import SettingsError
 from core.finishing import FinishSettings, finish
 from core.foreground import decontaminate
@@ -26,7 +26,9 @@ def _scene():
 ])
 def test_with_everything_off_finish_is_the_plain_composite(background):
     photo, alpha = _scene()
-    np.testing.assert_array_equal(finish(photo, alpha, background, OFF), composite(photo, alpha, background))
+    plain = (cutout_rgba(photo, alpha) if background.kind == "transparent"
+             else blend(photo, alpha, background_plate(photo, alpha, background)))
+    np.testing.assert_array_equal(finish(photo, alpha, background, OFF), plain)
 
 
 def test_decontamination_is_applied_to_cutouts_and_composites_by_default():
@@ -54,3 +56,43 @@ def test_settings_are_validated():
     with pytest.raises(SettingsError, match="decontaminate_strength"):
         FinishSettings(decontaminate_strength=2.0)
     assert FinishSettings.from_dict({"light_wrap": True}).light_wrap is True
+
+
+def grey(value: int, h: int = 1, w: int = 1) -> np.ndarray:
+    return np.full((h, w, 3), value, np.uint8)
+
+
+def _red_subject_blue_background(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, : w // 2] = (255, 0, 0)
+    img[:, w // 2:] = (0, 0, 255)
+    alpha = np.zeros((h, w), np.float32)
+    alpha[:, : w // 2] = 1.0
+    return img, alpha
+
+
+def test_finish_with_everything_off_composites_every_background_kind():
+    img = np.array([[[200, 200, 200], [10, 20, 30]]], np.uint8)
+    a = np.array([[0.5, 1.0]], np.float32)
+    white = finish(img, a, Background("color", color=(255, 255, 255)), OFF)
+    assert white.tolist() == [[[227, 227, 227], [10, 20, 30]]]
+    cut = finish(img, a, Background("transparent"), OFF)
+    assert cut.shape == (1, 2, 4)
+    assert cut.tolist() == [[[200, 200, 200, 128], [10, 20, 30, 255]]]
+    photo = finish(img, a, Background("image", image=grey(255, 4, 8)), OFF)
+    assert photo.tolist() == white.tolist()
+    blurred = finish(img, a, Background("blur"), OFF)
+    assert blurred.shape == (1, 2, 3) and blurred.dtype == np.uint8
+    with pytest.raises(SettingsError, match="must be a Background"):
+        finish(img, a, "#ffffff", OFF)  # type: ignore[arg-type]
+
+
+def test_the_blur_kernel_reaches_the_background_plate():
+    img, alpha = _red_subject_blue_background(40, 40)
+    img[::3, 25:] = (255, 255, 0)  # some texture in the background
+    alpha[:, 18:22] = 0.5
+    for kernel in ("gaussian", "disc"):
+        out = finish(img, alpha, Background("blur", blur_sigma_pct=5.0, blur_kernel=kernel), OFF)
+        np.testing.assert_array_equal(out, blend(img, alpha, blurred_background(img, alpha, 5.0, kernel)))
+    disc = finish(img, alpha, Background("blur", blur_sigma_pct=5.0, blur_kernel="disc"), OFF)
+    assert not np.array_equal(disc, finish(img, alpha, Background("blur", blur_sigma_pct=5.0), OFF))

@@ -238,15 +238,16 @@ def test_refine_runs_matting_last_and_only_when_switched_on():
 def test_above_the_working_limit_matting_runs_on_the_full_size_photo(monkeypatch):
     import core.limits as limits
     import core.pipeline as pipeline
+    import core.refine as refine_module
 
     image, _, rough = _ramp_scene(200, 300)
     prediction = cv2.resize(rough, (320, 320), interpolation=cv2.INTER_AREA)
     settings = dataclasses.replace(RefineSettings(), matting=True)
     calls = []
-    original = pipeline.matte_edges
-    monkeypatch.setattr(pipeline, "matte_edges", lambda a, img, *rest: calls.append((a.shape, img.shape)) or original(a, img, *rest))
+    original = refine_module.matte_band
+    monkeypatch.setattr(refine_module, "matte_band", lambda img, a, *rest, **kw: calls.append((a.shape, img.shape)) or original(img, a, *rest, **kw))
     monkeypatch.setattr(limits, "_current", limits.PixelLimits(max_pixels=10**8, working_pixels=15_000))
     _, refined = pipeline.alpha_from_prediction(prediction, (200, 300), settings, image=image)
     assert calls == [((200, 300), (200, 300, 3))]  # once, at full size (not at the 100x150 working size)
     _, plain = pipeline.alpha_from_prediction(prediction, (200, 300), dataclasses.replace(settings, matting=False), image=image)
-    np.testing.assert_array_equal(refined, original(plain, image, settings.matting_band_pct, settings.matting_smoothness))
+    np.testing.assert_array_equal(refined, matte_edges(plain, image, settings.matting_band_pct, settings.matting_smoothness))

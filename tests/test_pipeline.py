@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.composite import Background
 from core.pipeline import STAGES, StageTimer, alpha_from_prediction, process, render
-from core.refine import RefineSettings
+from core.refine import FULL_RESOLUTION_STEPS, STEPS, WORKING_STEPS, RefineSettings
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -85,9 +85,12 @@ def test_huge_photos_are_refined_at_the_working_resolution_and_returned_full_siz
     direct = alpha_from_prediction(prediction, (400, 600), settings)[1]
     shapes = []
     original_refine = pipeline.refine
-    monkeypatch.setattr(pipeline, "refine", lambda alpha, s, image=None: shapes.append(alpha.shape) or original_refine(alpha, s, image))
+    monkeypatch.setattr(pipeline, "refine", lambda alpha, s, image=None, steps=STEPS: shapes.append(
+        (alpha.shape, tuple(step.name for step in steps))) or original_refine(alpha, s, image, steps))
     monkeypatch.setattr(limits, "_current", limits.PixelLimits(max_pixels=10**8, working_pixels=60_000))
     raw, refined = pipeline.alpha_from_prediction(prediction, (400, 600), settings)
-    assert shapes == [(200, 300)]  # refined at a quarter of the pixels
+    # the working steps at a quarter of the pixels, then the full-resolution ones (skipped without a photo) at full size
+    assert shapes == [((200, 300), tuple(step.name for step in WORKING_STEPS)),
+                      ((400, 600), tuple(step.name for step in FULL_RESOLUTION_STEPS))]
     assert raw.shape == refined.shape == (400, 600)
     assert np.abs(refined - direct).mean() < 0.01  # and the result is practically the same

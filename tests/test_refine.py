@@ -23,21 +23,18 @@ from core.refine import (
     kernel_size,
     morph_close,
     morph_open,
-    pixels_from_pct,
+    STEPS,
+    FULL_RESOLUTION_STEPS,
+    WORKING_STEPS,
+    RefineStep,
     refine,
+    step_fields,
 )
 
 ALL_OFF = dict(bilateral=False, levels=False, opening=False, closing=False, main_subject=False, feather=False)
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def test_pixels_from_pct_uses_long_side():
-    assert pixels_from_pct(0.5, (600, 800)) == pytest.approx(4.0)
-    assert pixels_from_pct(0.5, (6000, 8000)) == pytest.approx(40.0)
-    assert pixels_from_pct(0.5, (800, 600, 3)) == pytest.approx(4.0)  # portrait, with channels
-    assert pixels_from_pct(0.0, (600, 800)) == 0.0
 
 
 def test_kernel_size_is_nearest_odd():
@@ -471,3 +468,45 @@ def test_edge_snapping_needs_the_photo_and_follows_its_edge():
     np.testing.assert_array_equal(refine(alpha, RefineSettings(edge_aware=True)), refine(alpha, RefineSettings(edge_aware=False)))
     snapped = snap_to_edges(alpha, photo, radius_pct=10.0, smoothness=1e-4)
     assert snapped[30, 44] < alpha[30, 44] and snapped[30, 48] > alpha[30, 48]  # sharper, at the photo's edge
+
+
+# ------------------------------------------------------------------------------------ the step table
+
+
+def test_the_step_table_names_every_switch_of_refine_settings_once():
+    switches = [spec.name for spec in RefineSettings.field_specs() if spec.type is bool]
+    assert [step.name for step in STEPS] == switches  # same names, the order refine runs them (= declaration order)
+    groups = {spec.group for spec in RefineSettings.field_specs()}
+    assert groups == set(switches)  # every parameter belongs to a step
+    assert step_fields("levels") == ("levels", "black_point", "white_point")
+    assert step_fields(STEPS[-1]) == ("matting", "matting_band_pct", "matting_smoothness")
+
+
+def test_full_resolution_steps_need_the_photo_and_come_last():
+    assert STEPS == WORKING_STEPS + FULL_RESOLUTION_STEPS
+    assert [step.name for step in FULL_RESOLUTION_STEPS] == ["matting"]
+    assert all(step.needs_photo for step in FULL_RESOLUTION_STEPS)
+    assert [step.name for step in STEPS if step.needs_photo] == ["edge_aware", "matting"]
+
+
+def test_refine_in_two_parts_equals_refine_in_one():
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    photo[:, 30:] //= 4
+    a = feather(np.pad(np.ones((48, 30), np.float32), ((0, 0), (0, 34))), 2.0)
+    s = RefineSettings(edge_aware=True, main_subject=True)
+    whole = refine(a, s, photo)
+    parts = refine(refine(a, s, photo, WORKING_STEPS), s, photo, FULL_RESOLUTION_STEPS)
+    np.testing.assert_array_equal(whole, parts)
+    assert not np.array_equal(whole, refine(a, s, photo, WORKING_STEPS))  # matting did something
+
+
+def test_refine_runs_only_table_steps_and_checks_the_photo_once():
+    a = np.zeros((8, 8), np.float32)
+    foreign = RefineStep("levels", lambda alpha, s, photo: alpha)
+    with pytest.raises(SettingsError, match="STEPS"):
+        refine(a, RefineSettings(), None, (foreign,))
+    with pytest.raises(SettingsError, match="mask's size"):
+        refine(a, RefineSettings(), np.zeros((9, 8, 3), np.uint8))
+    with pytest.raises(SettingsError, match="uint8"):
+        refine(a, RefineSettings(), np.zeros((8, 8, 3), np.float32))

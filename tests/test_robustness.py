@@ -44,7 +44,7 @@ from tests.corpus import (
     good_samples,
     marker_corner,
 )
-from tests.test_app import (
+from tests.app_support import (
     INSPECT,
     REPLACE,
     TUNING,
