@@ -42,7 +42,7 @@ _HEX6 = re.compile(r"#?([0-9a-fA-F]{6})")
 _HEX3 = re.compile(r"#([0-9a-fA-F]{3})")
 
 #: Above this blur sigma (px) the blurred background is computed on a downscaled copy.
-_BLUR_LOWRES_SIGMA = 8.0
+BLUR_LOWRES_SIGMA = 8.0
 #: Regulariser of the normalised convolution, in units of blurred weight (see blurred_background).
 _BLUR_EPS = 1e-3
 
@@ -258,8 +258,8 @@ def blurred_background(
     # INTER_LINEAR. A Gaussian that wide has no detail a bilinear upscale would lose; a disc's rim
     # is softened by about one low-res pixel, 1/16 of its radius.
     lh, lw = h, w
-    if sigma_px > _BLUR_LOWRES_SIGMA:
-        f = _BLUR_LOWRES_SIGMA / sigma_px
+    if sigma_px > BLUR_LOWRES_SIGMA:
+        f = BLUR_LOWRES_SIGMA / sigma_px
         lh, lw = max(1, int(round(h * f))), max(1, int(round(w * f)))
         num = cv2.resize(num, (lw, lh), interpolation=cv2.INTER_AREA)
         weight = cv2.resize(weight, (lw, lh), interpolation=cv2.INTER_AREA)

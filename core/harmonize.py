@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from core.composite import (
-    _BLUR_LOWRES_SIGMA,
+    BLUR_LOWRES_SIGMA,
     blurred_background,
     to_uint8,
 )
@@ -160,9 +160,9 @@ def harmonize(
 def _blur_alpha(alpha: np.ndarray, sigma_px: float) -> np.ndarray:
     """float32 HxW -> float32 HxW Gaussian blur (BORDER_REPLICATE), on a downscaled copy for a large sigma."""
     h, w = alpha.shape
-    if sigma_px <= _BLUR_LOWRES_SIGMA:
+    if sigma_px <= BLUR_LOWRES_SIGMA:
         return cv2.GaussianBlur(alpha, (0, 0), sigma_px, sigma_px, borderType=cv2.BORDER_REPLICATE)
-    f = _BLUR_LOWRES_SIGMA / sigma_px
+    f = BLUR_LOWRES_SIGMA / sigma_px
     lh, lw = max(1, round(h * f)), max(1, round(w * f))
     small = cv2.resize(alpha, (lw, lh), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), sigma_px * lw / w, sigma_px * lh / h, borderType=cv2.BORDER_REPLICATE)

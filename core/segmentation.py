@@ -171,7 +171,7 @@ def _pillow_pass_order(height: int, width: int, size: int) -> str | None:
     return "vertical"
 
 
-def _lanczos_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
+def lanczos_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """uint8 HxWx3 → uint8 height×width×3, exactly `Image.fromarray(image).resize((width, height), LANCZOS)`.
 
     Pillow resamples separably: a first pass along one axis into an 8-bit image, then the other. Each
@@ -254,7 +254,7 @@ def preprocess(image: np.ndarray, spec: ModelSpec, pad_pct: float = 0.0, size: i
     frame_h, frame_w = network_frame(image.shape[:2], facts, size, pad_pct)
     top, left, height, width = photo_box(image.shape[:2], (frame_h, frame_w), pad_pct)
     if facts.resample == "lanczos":
-        resized = _lanczos_resize(np.ascontiguousarray(image), width, height)
+        resized = lanczos_resize(np.ascontiguousarray(image), width, height)
     else:  # area when shrinking; bilinear when enlarging (an area upscale repeats pixels in blocks)
         shrinking = width * height <= image.shape[0] * image.shape[1]
         resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)

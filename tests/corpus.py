@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from core.errors import ImageDecodeError, ImageTooLargeError, PortraitStudioError
-from tests.test_imageio import (
+from tests.image_support import (
     BLUE,
     EXIF_SIDES,
     GREEN,

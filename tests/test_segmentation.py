@@ -123,12 +123,12 @@ def test_the_shipped_forward_pass_is_exact_against_the_loaded_model(segmenter):
 
 
 def test_parallel_lanczos_resize_is_pillow_exact_for_a_large_photo():
-    from core.segmentation import _lanczos_resize
+    from core.segmentation import lanczos_resize
 
     rng = np.random.default_rng(3)
     photo = rng.integers(0, 256, (1300, 1250, 3), dtype=np.uint8)  # 1.6 MP: the parallel path
     expected = np.asarray(Image.fromarray(photo).resize((320, 320), Image.Resampling.LANCZOS))
-    np.testing.assert_array_equal(_lanczos_resize(photo, 320, 320), expected)
+    np.testing.assert_array_equal(lanczos_resize(photo, 320, 320), expected)
 
 
 @pytest.mark.parametrize(
