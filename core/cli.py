@@ -4,7 +4,8 @@ INPUT is a file (OUTPUT is then the output file; its suffix picks PNG, JPEG or W
 (OUTPUT is then a folder that receives `<stem>.png` for every image in INPUT, names kept distinct). A file
 that cannot be read is reported and skipped; the others are still processed, and the exit status is 1 if
 anything failed, 2 for a usage error, 130 when interrupted (Ctrl-C). Inputs are never overwritten and
-results are written atomically (`core.output`).
+results are written atomically (`core.output`). `--edits EDITS.json` applies touch-up edits saved from the
+dashboard (one photo only).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from core.finishing import FinishSettings
 from core.refine import RefineSettings
 from core.segmentation import DEVICE_CHOICES, InferenceSettings, Segmenter, get_segmenter
 from core.settings import Settings
+from core.touchup import MAX_EDITS_BYTES, Edit, parse_edits
 from core.weights import DEFAULT_MODEL, REGISTRY, get_spec
 
 S = TypeVar("S", bound=Settings)
@@ -69,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--weights", type=Path, help="explicit weights file (.onnx or .pth) for --model")
         sub.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="device (default: auto = CUDA, MPS, CPU)")
         sub.add_argument("--no-refine", action="store_true", help="write the raw network mask, skipping all refinement")
+        sub.add_argument(
+            "--edits", type=Path, metavar="EDITS.json",
+            help="touch-up edits saved from the dashboard's Touch-up page (one photo only, not a folder)",
+        )
         sub.add_argument("--max-megapixels", type=float, metavar="MP", help=f"refuse larger photos (default {DEFAULT_MAX_MEGAPIXELS:g})")
         sub.add_argument(
             "--working-megapixels", type=float, metavar="MP",
@@ -174,6 +180,28 @@ def _read_background(path: str):
     return read_rgb(path)
 
 
+def _read_edits(path: Path | None, folder_mode: bool) -> tuple[Edit, ...]:
+    """The touch-up edits in `path` (none without it); edits belong to one photo, so a folder INPUT is refused."""
+    if path is None:
+        return ()
+    if folder_mode:
+        raise PortraitStudioError(
+            "--edits belongs to one photo (the edits were drawn on it), but INPUT is a folder: "
+            "give the photo the edits were made on as INPUT."
+        )
+    if not path.exists():
+        raise PortraitStudioError(f"{path} does not exist: give the edits file saved from the Touch-up page.")
+    check_readable_file(path)
+    if path.stat().st_size > MAX_EDITS_BYTES:
+        raise PortraitStudioError(f"{path} is larger than an edits file can be ({MAX_EDITS_BYTES >> 20} MB).")
+    try:
+        return parse_edits(path.read_bytes())
+    except OSError as exc:
+        raise PortraitStudioError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    except PortraitStudioError as exc:
+        raise PortraitStudioError(f"{path}: {exc}") from None
+
+
 def _check_output_file(path: Path, kind: OutputKind, background: Background | None) -> None:
     """Refuse, before any work, an output file that cannot be written: unknown suffix, transparency as JPEG,
     a folder that cannot be written into."""
@@ -218,6 +246,7 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         else:
             inference = _settings_from_args(InferenceSettings, args)
         background = Background.parse(args.background, _read_background) if args.command == "replace" else None
+        edits = _read_edits(args.edits, folder_mode)
         if not folder_mode:
             _check_output_file(args.output, KINDS[args.command], background)
         elif args.output.exists() and not args.output.is_dir():
@@ -226,7 +255,7 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
     except PortraitStudioError as exc:
         print(f"error: {exc}", file=stderr)
         return 2
-    options = {"settings": settings, "finishing": finishing, "inference": inference, "background": background}
+    options = {"settings": settings, "finishing": finishing, "inference": inference, "background": background, "edits": edits}
     if not folder_mode:
         return _process_all(_jobs(args.input, args.output), segmenter, KINDS[args.command], options, stdout, stderr, folder=False)
     try:

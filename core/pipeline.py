@@ -9,7 +9,7 @@ away stay cut away.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,6 +24,7 @@ from core.imageio import DecodedImage, decode_image, encode_image
 from core.limits import pixel_limits
 from core.refine import FULL_RESOLUTION_STEPS, WORKING_STEPS, RefineSettings, refine
 from core.segmentation import InferenceSettings, Segmenter, resize_prediction
+from core.touchup import Edit, apply_edits
 
 STAGES = ("decode", "preprocess", "inference", "resize", "refine", "composite", "encode")
 OutputKind = Literal["mask", "cutout", "composite"]
@@ -85,11 +86,13 @@ def alpha_from_prediction(
     source_alpha: np.ndarray | None = None,
     timer: StageTimer | None = None,
     image: np.ndarray | None = None,
+    edits: Sequence[Edit] = (),
 ) -> tuple[np.ndarray, np.ndarray]:
     """prediction: float32 S×S → (raw alpha, refined alpha), both float32 HxW in [0, 1].
 
     `settings=None` skips refinement; `source_alpha` (the file's own transparency) caps the result;
-    `image` (uint8 HxWx3, the photo) is needed when `settings.edge_aware` is on.
+    `image` (uint8 HxWx3, the photo) is needed by the steps that read it; `edits` (core.touchup) are the
+    user's touch-up strokes, applied after the refinement at the output's size.
     Above the working limit (core.limits) the refinement runs at a working resolution and is scaled back up: the mask
     comes from a 320×320 prediction, so this loses no detail, and keeps huge photos fast and small. The steps that
     take their detail from the photo (`full_resolution` in core.refine.STEPS) then run on the full-size photo.
@@ -107,6 +110,8 @@ def alpha_from_prediction(
             guide = cv2.resize(image, small[::-1], interpolation=cv2.INTER_AREA) if image is not None else None
             at_working = refine(resize_prediction(prediction, small), settings, guide, WORKING_STEPS)
             refined = refine(resize_prediction(at_working, shape), settings, image, FULL_RESOLUTION_STEPS)
+        if edits:
+            refined = apply_edits(refined, edits, image, raw)
         if source_alpha is not None:
             refined = np.minimum(refined, source_alpha)
     return raw, refined
@@ -155,12 +160,14 @@ def process(
     finishing: FinishSettings | None = None,
     inference: InferenceSettings | None = None,
     timer: StageTimer | None = None,
+    edits: Sequence[Edit] = (),
 ) -> ProcessResult:
     """File bytes or path in → encoded output bytes out, every stage timed.
 
     settings: "model" (the refinement measured best for the segmenter's model), a RefineSettings, or None
     (the raw mask, no refinement); inference None: the model's own network input; `timer` (default: a new
-    StageTimer) receives the stages' times, so a caller can time them its own way. Raises
+    StageTimer) receives the stages' times, so a caller can time them its own way; `edits`: touch-up edits
+    (core.touchup). Raises
     PortraitStudioError on bad input.
     """
     timer = StageTimer() if timer is None else timer
@@ -169,7 +176,9 @@ def process(
     if settings == "model":
         settings = RefineSettings.for_model(segmenter.spec)
     prediction = predict(decoded.rgb, segmenter, timer, inference)
-    raw, alpha = alpha_from_prediction(prediction, decoded.rgb.shape[:2], settings, decoded.alpha, timer, decoded.rgb)
+    raw, alpha = alpha_from_prediction(
+        prediction, decoded.rgb.shape[:2], settings, decoded.alpha, timer, decoded.rgb, edits
+    )
     with timer.stage("composite"):
         output = render(decoded.rgb, alpha, kind, background, finishing)
     with timer.stage("encode"):

@@ -153,3 +153,39 @@ def test_network_input_options_need_one_network(photo, tmp_path):
     assert _cli("mask", photo, "-o", tmp_path / "m.png", "--model", "u2netp", "--no-flip")[0] == 0
     assert _cli("mask", photo, "-o", tmp_path / "n.png", "--model", "modnet", "--input-size", "384")[0] == 0
     assert Image.open(tmp_path / "n.png").size == (512, 512)
+
+
+def test_edits_from_the_touch_up_page_reach_every_output(photo, tmp_path, default_segmenter):
+    from core.touchup import Edit, apply_edits, edits_to_json
+
+    edits = (Edit("erase", ((0.3, 0.3), (0.6, 0.35)), 0.04), Edit("restore", ((0.1, 0.9),), 0.03, snap=False))
+    (tmp_path / "edits.json").write_text(edits_to_json(edits))
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--edits", tmp_path / "edits.json")
+    assert status == 0, err
+    image = np.asarray(Image.open(photo).convert("RGB"))
+    raw, alpha = alpha_from_prediction(predict(image, default_segmenter), image.shape[:2], RefineSettings(), image=image)
+    expected = mask_image(apply_edits(alpha, edits, image, raw))
+    written = np.asarray(Image.open(tmp_path / "m.png"))
+    np.testing.assert_array_equal(written, expected)
+    assert (written[int(0.3 * 512), int(0.3 * 512)] == 0) and (written[int(0.9 * 512), int(0.1 * 512)] == 255)
+    status, _, err = _cli("cutout", photo, "-o", tmp_path / "c.png", "--edits", tmp_path / "edits.json")
+    assert status == 0, err
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "c.png"))[..., 3], expected)
+
+
+def test_bad_edits_are_usage_errors_before_any_work(photo, tmp_path, monkeypatch):
+    import core.cli
+
+    monkeypatch.setattr(core.cli, "get_segmenter", lambda *a, **k: pytest.fail("loaded the model for bad edits"))
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"version": 1, "edits": [{"mode": "paint", "radius": 0.1, "points": [[0.5, 0.5]]}]}')
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--edits", bad)
+    assert status == 2 and "bad.json" in err and "'mode' must be 'erase' or 'restore'" in err and "Traceback" not in err
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--edits", tmp_path / "missing.json")
+    assert status == 2 and "missing.json does not exist" in err
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(photo, folder)
+    status, _, err = _cli("mask", folder, "-o", tmp_path / "out", "--edits", bad)
+    assert status == 2 and "--edits belongs to one photo" in err
+    assert not (tmp_path / "m.png").exists() and not (tmp_path / "out").exists()
