@@ -110,11 +110,25 @@ def alpha_from_prediction(
             guide = cv2.resize(image, small[::-1], interpolation=cv2.INTER_AREA) if image is not None else None
             at_working = refine(resize_prediction(prediction, small), settings, guide, WORKING_STEPS)
             refined = refine(resize_prediction(at_working, shape), settings, image, FULL_RESOLUTION_STEPS)
-        if edits:
-            refined = apply_edits(refined, edits, image, raw)
-        if source_alpha is not None:
-            refined = np.minimum(refined, source_alpha)
+        refined = final_alpha(refined, raw, edits, source_alpha, image)
     return raw, refined
+
+
+def final_alpha(
+    refined: np.ndarray, raw: np.ndarray, edits: Sequence[Edit] = (), source_alpha: np.ndarray | None = None,
+    image: np.ndarray | None = None,
+) -> np.ndarray:
+    """The refined alpha (float32 HxW in [0, 1]) with the user's touch-up edits, capped by the file's own alpha.
+
+    `raw` is the network output at the same size (a restored region comes from it); `image` the photo there,
+    uint8 HxWx3 (strokes snap to its edges). Pages that cache the refined alpha finish it here, so every
+    output applies the same steps in the same order.
+    """
+    if edits:
+        refined = apply_edits(refined, edits, image, raw)
+    if source_alpha is not None:
+        refined = np.minimum(refined, source_alpha)
+    return refined
 
 
 def render(

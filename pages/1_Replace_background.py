@@ -11,7 +11,7 @@ from ui.layout import friendly_errors, setup_page
 from ui.text import md_escape
 from ui.state import (
     BACKGROUND_COLOR, BACKGROUND_ERROR, BACKGROUND_IMAGE, BACKGROUND_KIND, BACKGROUND_KINDS, DEFAULT_COLOR,
-    MAX_UPLOAD_MB, UPLOAD_TYPES, Upload, background_choice, check_upload_size, current_photo, load_sample,
+    MAX_UPLOAD_MB, UPLOAD_TYPES, Upload, background_choice, check_upload_size, current_edits, current_photo, load_sample,
     finish_settings, inference_settings, refine_settings, set_photo, store_background_upload,
 )
 
@@ -63,7 +63,8 @@ with friendly_errors():
         timer = StageTimer()
         inference, settings = inference_settings(segmenter), refine_settings(segmenter)
         analysis = analyse(photo, segmenter, inference)
-        raw, alpha = analysis.alphas(settings, timer)
+        edits = current_edits(photo)
+        raw, alpha = analysis.alphas(settings, timer, edits)
         finishing = finish_settings()
         background = background_choice()
         with timer.stage("composite"):
@@ -72,6 +73,8 @@ with friendly_errors():
 
     for note in analysis.decoded.notes:
         st.caption(f"Note: {md_escape(note)}")
+    if edits:
+        st.caption(f"With {len(edits)} touch-up edit{'s' if len(edits) != 1 else ''} from the Touch-up page.")
     columns = st.columns(3)
     # Shown at preview size: the page is narrower than that, and a full-size 95 MP array would be encoded whole.
     columns[0].image(analysis.preview_image, caption="Original", width="stretch")
@@ -97,7 +100,7 @@ with friendly_errors():
     on_white = Background(kind="color") if background.kind == "transparent" else background
 
     def encoded(kind, fmt, behind=None):
-        return download_bytes(photo, segmenter, inference, settings, finishing, kind, fmt, behind)
+        return download_bytes(photo, segmenter, inference, settings, finishing, kind, fmt, behind, edits)
 
     downloads = st.columns(4)
     downloads[0].download_button(

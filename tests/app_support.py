@@ -15,8 +15,9 @@ import ui.state
 ROOT = Path(__file__).resolve().parent.parent
 HOME = str(ROOT / "Home.py")
 REPLACE = "pages/1_Replace_background.py"
-INSPECT = "pages/2_Mask_inspector.py"
-TUNING = "pages/3_Refinement_tuning.py"
+TOUCHUP = "pages/2_Touch_up.py"
+INSPECT = "pages/3_Mask_inspector.py"
+TUNING = "pages/4_Refinement_tuning.py"
 TIMEOUT = 60
 
 

@@ -39,6 +39,7 @@ from ui.text import md_escape
 from tests.app_support import (
     INSPECT,
     REPLACE,
+    TOUCHUP,
     TUNING,
     assert_clean,
     assert_no_exception,
@@ -227,7 +228,7 @@ def test_pages_without_a_photo_say_what_to_do():
     assert_clean(go(at, REPLACE))
     assert len(at.image) == 0
     assert "Upload a portrait" in at.info[0].value
-    for page in (INSPECT, TUNING):
+    for page in (TOUCHUP, INSPECT, TUNING):
         assert_clean(go(at, page))
         assert len(at.image) == 0
         assert "No photo yet" in at.info[0].value
@@ -868,3 +869,75 @@ def test_network_input_settings_in_the_sidebar_rerun_the_network_once(media, for
     assert_clean(at.sidebar.toggle(key=flip).set_value(True).run())
     assert forward_calls.calls == calls + 1  # back to the first output: still cached
     assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) == before
+
+
+# --------------------------------------------------------------------------------------- Touch-up
+
+
+def _history(at: AppTest) -> ui.state.EditHistory:
+    """The current photo's touch-up history in the app's session (created by the Touch-up page)."""
+    return at.session_state[ui.state.EDITS][at.session_state["photo"].digest]
+
+
+def _mask_download(media, at: AppTest) -> np.ndarray:
+    assert_clean(go(at, REPLACE))
+    button = next(b for b in at.get("download_button") if b.key == "download_mask")
+    with Image.open(io.BytesIO(media.download(button))) as img:
+        return np.asarray(img)
+
+
+def test_touch_up_edits_reach_every_download_and_undo_takes_them_back(media, astronaut_png):
+    from core.touchup import Edit, edits_to_json
+
+    at = open_with_photo("astronaut.png", astronaut_png)
+    before = _mask_download(media, at)
+    assert_clean(go(at, TOUCHUP))
+    assert len(at.get("bidi_component")) == 1  # the canvas
+    assert at.radio(key=ui.state.TOUCHUP_TOOL).value == "erase" and at.toggle(key=ui.state.TOUCHUP_SNAP).value is True
+    assert at.button(key="touchup_undo").disabled and at.button(key="touchup_clear").disabled
+    # what the canvas's callback records: an erase stroke across the face (solid subject in the raw mask)
+    stroke = Edit("erase", ((0.45, 0.25), (0.55, 0.25)), 0.04)
+    _history(at).change((stroke,))
+    assert_clean(at.run())
+    assert "1 edit on astronaut.png" in texts(at.caption)
+    assert json.loads(media.download(next(b for b in at.get("download_button") if b.key == "touchup_save"))) == \
+        json.loads(edits_to_json((stroke,)))
+    after = _mask_download(media, at)
+    row, col = int(0.25 * 512), int(0.5 * 512)
+    assert before[row, col] == 255 and after[row, col] == 0
+    far = np.ones_like(before, bool)
+    far[row - 60:row + 60, int(0.4 * 512):int(0.6 * 512)] = False
+    np.testing.assert_array_equal(after[far], before[far])  # nothing else moved
+    # the Inspector and the Tuning page show the edited mask too
+    assert_clean(go(at, INSPECT))
+    assert_clean(go(at, TUNING))
+    refined = media.image(image_by_caption(at, "Refined mask (preview)"))
+    assert refined[row, col] == 0
+    # undo on the Touch-up page brings the mask back; redo re-applies it
+    assert_clean(go(at, TOUCHUP))
+    assert_clean(at.button(key="touchup_undo").click().run())
+    np.testing.assert_array_equal(_mask_download(media, at), before)
+    assert_clean(go(at, TOUCHUP))
+    assert_clean(at.button(key="touchup_redo").click().run())
+    assert _mask_download(media, at)[row, col] == 0
+    assert_clean(go(at, TOUCHUP))
+    assert_clean(at.button(key="touchup_clear").click().run())
+    assert "0 edits" in texts(at.caption)
+
+
+def test_a_bad_edits_file_says_what_is_wrong_and_changes_nothing(astronaut_png):
+    at = open_with_photo("astronaut.png", astronaut_png)
+    assert_clean(go(at, TOUCHUP))
+    good = b'{"version": 1, "edits": [{"mode": "restore", "radius": 0.03, "points": [[0.1, 0.9]]}]}'
+    assert_clean(upload(at, "good.json", good, "application/json", key="touchup_load"))
+    assert "Loaded 1 edits from good.json" in texts(at.success)
+    loaded = _history(at).edits
+    bad = b'{"version": 1, "edits": [{"mode": "paint", "radius": 0.03, "points": [[0.1, 0.9]]}]}'
+    assert_no_exception(upload(at, "bad.json", bad, "application/json", key="touchup_load"))
+    message = texts(at.error)
+    assert "Could not load bad.json" in message and "'mode' must be 'erase' or 'restore'" in message
+    assert "Your edits are unchanged" in message
+    assert _history(at).edits == loaded
+    assert_no_exception(upload(at, "junk.json", b"not json", "application/json", key="touchup_load"))
+    assert "not valid JSON" in texts(at.error)
+    assert _history(at).edits == loaded

@@ -26,10 +26,11 @@ from core.finishing import FinishSettings
 from core.imageio import DecodedImage, decode_image, encode_image
 from core.memory import release_free_memory
 from core.inspection import PREVIEW_SIDE, preview_copy, resize_alpha
-from core.pipeline import OutputKind, StageTimer, alpha_from_prediction, predict, render
+from core.pipeline import OutputKind, StageTimer, alpha_from_prediction, final_alpha, predict, render
 from core.refine import RefineSettings
 from core.combine import CombinedOutput, CombinedSegmenter, Decision
 from core.segmentation import InferenceSettings, Segmenter, get_segmenter
+from core.touchup import Edit
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -189,18 +190,21 @@ class Analysis:
     def image(self) -> np.ndarray:
         return self.decoded.rgb
 
-    def alphas(self, settings: RefineSettings, timer: StageTimer | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(raw, refined) alpha, float32 HxW in [0, 1], at full resolution (cached per photo, model and settings)."""
+    def alphas(
+        self, settings: RefineSettings, timer: StageTimer | None = None, edits: tuple[Edit, ...] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(raw, refined) alpha, float32 HxW in [0, 1], at full resolution with the touch-up `edits` applied
+        (cached per photo, model, settings and edits)."""
         def compute() -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
             own = StageTimer()
             raw, refined = alpha_from_prediction(
-                self.prediction, self.image.shape[:2], settings, self.decoded.alpha, own, self.image
+                self.prediction, self.image.shape[:2], settings, self.decoded.alpha, own, self.image, edits
             )
             raw.flags.writeable = refined.flags.writeable = False
             return raw, refined, own.seconds
 
         (raw, refined, seconds), computed = shared_cache().get_or_create(
-            ("alphas", self.upload.digest, self.model, self.inference, settings), compute
+            ("alphas", self.upload.digest, self.model, self.inference, settings, edits), compute
         )
         if timer is not None:
             (timer.seconds if computed else self.earlier_timings).update(seconds)
@@ -211,11 +215,25 @@ class Analysis:
         """uint8 hxwx3 copy of the photo with a long side of at most PREVIEW_SIDE (cached), for live tuning."""
         return shared_cache().get_or_create(("preview", self.upload.digest), lambda: preview_copy(self.image, PREVIEW_SIDE))[0]
 
-    def preview_alphas(self, settings: RefineSettings, timer: StageTimer | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(raw, refined) alpha at the preview size; sizes in settings are relative, so they mean the same there."""
+    def preview_alphas(
+        self, settings: RefineSettings, timer: StageTimer | None = None, edits: tuple[Edit, ...] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(raw, refined) alpha at the preview size, with the touch-up `edits`; sizes in settings and edits are
+        relative, so they mean the same there. The refinement is cached, so a new stroke only applies the edits."""
+        timer = timer if timer is not None else StageTimer()
         shape = self.preview_image.shape[:2]
+
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            raw, refined = alpha_from_prediction(self.prediction, shape, settings, None, timer, self.preview_image)
+            raw.flags.writeable = refined.flags.writeable = False
+            return raw, refined
+
+        raw, refined = shared_cache().get_or_create(
+            ("preview_alphas", self.upload.digest, self.model, self.inference, settings), compute
+        )[0]
         source = resize_alpha(self.decoded.alpha, shape) if self.decoded.alpha is not None else None
-        return alpha_from_prediction(self.prediction, shape, settings, source, timer, self.preview_image)
+        with timer.stage("refine"):
+            return raw, final_alpha(refined, raw, edits, source, self.preview_image)
 
 
 def analyse(upload: Upload, segmenter: Segmenter | CombinedSegmenter, inference: InferenceSettings | None = None) -> Analysis:
@@ -269,15 +287,17 @@ def download_bytes(
     kind: OutputKind,
     fmt: str,
     background: Background | None = None,
+    edits: tuple[Edit, ...] = (),
 ) -> Callable[[], bytes]:
-    """A download button's data: encodes the full-resolution output on click, from the cached network output.
+    """A download button's data: encodes the full-resolution output (with the touch-up `edits`) on click, from the
+    cached network output.
 
     Defined here, not in a page: Streamlit keeps the callable for the session, and one defined in a page
     script holds that script's namespace, whose full-size photo, masks and result (about 1 GB at 95 MP) then
     stay in memory until the session ends.
     """
     def make() -> bytes:
-        _, alpha = analyse(photo, segmenter, inference).alphas(settings)
+        _, alpha = analyse(photo, segmenter, inference).alphas(settings, edits=edits)
         return encode_image(render(decode_upload(photo)[0].rgb, alpha, kind, background, finishing), fmt)
 
     return make

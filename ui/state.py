@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,6 +22,7 @@ from core.imageio import IMAGE_SUFFIXES
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings, Segmenter
 from core.settings import Settings
+from core.touchup import MAX_EDITS_BYTES, Edit, parse_edits
 from core.weights import ModelSpec
 from ui.engine import Upload, decode_upload
 from ui.text import md_escape
@@ -193,3 +195,105 @@ def background_choice() -> Background:
     if kind in ("blur", "transparent"):
         return Background(kind=kind)
     return Background(kind="color", color=parse_color(st.session_state.get(BACKGROUND_COLOR, DEFAULT_COLOR)))
+
+
+# ------------------------------------------------------------------------------------ touch-up edits
+
+EDITS = "touchup_edits"
+
+
+@dataclass
+class EditHistory:
+    """One photo's touch-up edits and the lists before (undo) and after (redo) them."""
+
+    edits: tuple[Edit, ...] = ()
+    past: list[tuple[Edit, ...]] = field(default_factory=list)
+    future: list[tuple[Edit, ...]] = field(default_factory=list)
+    version: int = 0  # counts every change, undo and redo: the canvas redraws when it moves
+
+    def change(self, edits: tuple[Edit, ...]) -> None:
+        """Make `edits` the current list; undo brings back the one before, and nothing undone can be redone."""
+        self.past.append(self.edits)
+        self.edits, self.future = edits, []
+        self.version += 1
+
+    def undo(self) -> None:
+        if self.past:
+            self.future.append(self.edits)
+            self.edits = self.past.pop()
+            self.version += 1
+
+    def redo(self) -> None:
+        if self.future:
+            self.past.append(self.edits)
+            self.edits = self.future.pop()
+            self.version += 1
+
+
+def edit_history(photo: Upload) -> EditHistory:
+    """The touch-up history of `photo`, kept per photo (by the upload's digest, like its cached network output),
+    so edits survive page switches, setting and model changes, and coming back to an earlier photo."""
+    histories: dict[str, EditHistory] = st.session_state.setdefault(EDITS, {})
+    return histories.setdefault(photo.digest, EditHistory())
+
+
+def current_edits(photo: Upload | None) -> tuple[Edit, ...]:
+    """The touch-up edits every output of `photo` applies (a tuple: it keys the caches)."""
+    return () if photo is None else edit_history(photo).edits
+
+
+TOUCHUP_TOOL, TOUCHUP_SIZE, TOUCHUP_SNAP, TOUCHUP_VIEW = "touchup_tool", "touchup_size", "touchup_snap", "touchup_view"
+TOUCHUP_CANVAS, TOUCHUP_MESSAGE = "touchup_canvas", "touchup_message"
+TOUCHUP_TOOLS = {"restore": "Restore brush", "erase": "Erase brush", "add_region": "Add a region", "remove_region": "Drop a region"}
+TOUCHUP_SIZE_RANGE = (0.2, 15.0, 0.1)  # brush radius in % of the long side: min, max, step
+TOUCHUP_DEFAULT_SIZE = 2.0
+
+
+def record_stroke(photo: Upload) -> None:
+    """on_stroke callback of the canvas: add the finished stroke (or region click) to the photo's edits."""
+    value = (st.session_state.get(TOUCHUP_CANVAS) or {}).get("stroke")
+    if not isinstance(value, dict):
+        return
+    try:
+        (edit,) = parse_edits([{k: v for k, v in value.items() if k != "nonce"}])
+    except SettingsError as exc:  # the canvas only sends valid strokes; say so rather than fail if not
+        st.session_state[TOUCHUP_MESSAGE] = ("error", f"That stroke could not be used: {exc}")
+        return
+    history = edit_history(photo)
+    history.change(history.edits + (edit,))
+
+
+def run_command(photo: Upload) -> None:
+    """on_command callback of the canvas: a keyboard shortcut (tool, snap, brush size, undo, redo)."""
+    command = (st.session_state.get(TOUCHUP_CANVAS) or {}).get("command")
+    if not isinstance(command, dict):
+        return
+    name, value = command.get("name"), command.get("value")
+    if name == "tool" and value in TOUCHUP_TOOLS:
+        st.session_state[TOUCHUP_TOOL] = value
+    elif name == "snap":
+        st.session_state[TOUCHUP_SNAP] = not st.session_state.get(TOUCHUP_SNAP, True)
+    elif name == "size" and value in (-1, 1):
+        low, high, _ = TOUCHUP_SIZE_RANGE
+        size = float(st.session_state.get(TOUCHUP_SIZE, TOUCHUP_DEFAULT_SIZE))
+        st.session_state[TOUCHUP_SIZE] = round(min(max(size * (1.25 if value > 0 else 0.8), low), high), 1)
+    elif name == "undo":
+        edit_history(photo).undo()
+    elif name == "redo":
+        edit_history(photo).redo()
+
+
+def load_edits_file(photo: Upload, widget_key: str) -> None:
+    """on_change callback of the edits uploader: replace the photo's edits, or say what is wrong and change nothing."""
+    file = st.session_state.get(widget_key)
+    if file is None:
+        return
+    try:
+        edits = parse_edits(file.getvalue()) if len(file.getvalue()) <= MAX_EDITS_BYTES else None
+        if edits is None:
+            raise SettingsError(f"the file is larger than an edits file can be ({MAX_EDITS_BYTES >> 20} MB).")
+    except SettingsError as exc:
+        st.session_state[TOUCHUP_MESSAGE] = ("error", f"Could not load {file.name}: {exc} Your edits are unchanged.")
+        return
+    edit_history(photo).change(edits)
+    st.session_state[TOUCHUP_MESSAGE] = ("success", f"Loaded {len(edits)} edits from {file.name}.")

@@ -18,7 +18,7 @@ from core.weights import DEFAULT_MODEL
 from ui.engine import analyse, shared_segmenter
 from ui.text import md_escape
 from ui.layout import friendly_errors, require_photo, setup_page
-from ui.state import SETTINGS_PREFIXES, background_choice, finish_settings, inference_settings, refine_settings
+from ui.state import SETTINGS_PREFIXES, background_choice, current_edits, finish_settings, inference_settings, refine_settings
 
 COMPARISONS = {
     "result": "Original ↔ result",
@@ -60,7 +60,8 @@ with friendly_errors():
     analysis = analyse(photo, segmenter, inference_settings(segmenter))
     settings, finishing, background = refine_settings(segmenter), finish_settings(), background_choice()
     image = analysis.preview_image
-    raw, refined = analysis.preview_alphas(settings)
+    edits = current_edits(photo)
+    raw, refined = analysis.preview_alphas(settings, edits=edits)
 
     def shown_result(alpha, finish: FinishSettings):
         result = render(image, alpha, "composite", background, finish)
@@ -101,9 +102,9 @@ with friendly_errors():
             for on in (False, True):
                 if cls is InferenceSettings:  # another network pass (cached like the first)
                     variant = analyse(photo, segmenter, replace(analysis.inference, **{spec.name: on}))
-                    variants.append(shown_result(variant.preview_alphas(settings)[1], finishing))
+                    variants.append(shown_result(variant.preview_alphas(settings, edits=edits)[1], finishing))
                 elif cls is RefineSettings:
-                    alpha = analysis.preview_alphas(replace(settings, **{spec.name: on}))[1]
+                    alpha = analysis.preview_alphas(replace(settings, **{spec.name: on}), edits=edits)[1]
                     variants.append(shown_result(alpha, finishing))
                 else:
                     variants.append(shown_result(refined, replace(finishing, **{spec.name: on})))
@@ -132,7 +133,7 @@ with friendly_errors():
         fx = st.slider("Horizontal position", 0.0, 1.0, 0.5, 0.01, key="zoom_x", persist_state="session")
         fy = st.slider("Vertical position", 0.0, 1.0, 0.25, 0.01, key="zoom_y", persist_state="session")
         size = st.select_slider("Crop size (pixels)", [128, 192, 256, 384, 512], value=256, key="zoom_size", persist_state="session")
-    full_raw, full_refined = analysis.alphas(settings)
+    full_raw, full_refined = analysis.alphas(settings, edits=edits)
     full_result = render(analysis.image, full_refined, "composite", background, finishing)
     if full_result.shape[2] == 4:
         full_result = over_checkerboard(full_result)

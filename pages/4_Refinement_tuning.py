@@ -17,6 +17,7 @@ from ui.state import (
     apply_settings,
     forget_settings,
     background_choice,
+    current_edits,
     finish_settings,
     inference_settings,
     preset_from_json,
@@ -97,7 +98,8 @@ def tuning(analysis) -> None:
     settings, finishing = refine_settings(segmenter), finish_settings()
     timer = StageTimer()
     start = time.perf_counter()
-    _, refined = analysis.preview_alphas(settings, timer)
+    edits = current_edits(analysis.upload)
+    _, refined = analysis.preview_alphas(settings, timer, edits)
     elapsed = time.perf_counter() - start
     with preview:
         image = analysis.preview_image
@@ -116,11 +118,11 @@ def tuning(analysis) -> None:
         recipe = (analysis.upload, segmenter, analysis.inference, settings, finishing)
         buttons = st.columns(3)
         buttons[0].download_button(
-            "Mask, full resolution (PNG)", data=download_bytes(*recipe, "mask", "png"),
+            "Mask, full resolution (PNG)", data=download_bytes(*recipe, "mask", "png", edits=edits),
             file_name="mask.png", mime="image/png", on_click="ignore", key="tuning_mask", icon=":material/download:",
         )
         buttons[1].download_button(
-            "Cut-out, full resolution (PNG)", data=download_bytes(*recipe, "cutout", "png"),
+            "Cut-out, full resolution (PNG)", data=download_bytes(*recipe, "cutout", "png", edits=edits),
             file_name="cutout.png", mime="image/png", on_click="ignore", key="tuning_cutout", icon=":material/download:",
         )
         buttons[2].download_button(

@@ -1,0 +1,85 @@
+"""The Touch-up page's drawing canvas: a Streamlit custom component v2 (inline HTML/CSS/JS, no iframe, no CDN).
+
+The browser draws the picture Python sends and the stroke being painted; on pointer release it sends the
+finished stroke (`on_stroke`, one rerun per stroke, never one per mouse move). Keyboard shortcuts and the
+size/tool keys arrive as commands (`on_command`). Zoom and pan stay in the browser.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import streamlit as st
+
+#: The shortcuts, as shown in the page's tooltip (the keys are handled in touchup_canvas.js).
+SHORTCUTS = (
+    "**R** restore brush · **E** erase brush · **A** add a region · **D** drop a region · **S** snap on/off  \n"
+    "**[** / **]** smaller / larger brush · **Ctrl+Z** undo · **Ctrl+Shift+Z** or **Ctrl+Y** redo  \n"
+    "Mouse wheel or pinch: zoom · **Space**+drag, right or middle drag, two fingers: pan · **0** fit · **1** 100 %"
+)
+
+_HTML = """
+<div class="ps-touchup" tabindex="0" data-testid="touchup-canvas">
+  <div class="ps-bar">
+    <span class="ps-tool"></span>
+    <span class="ps-spacer"></span>
+    <button type="button" data-view="out" title="Zoom out (-)">−</button>
+    <span class="ps-zoom">100 %</span>
+    <button type="button" data-view="in" title="Zoom in (+)">+</button>
+    <button type="button" data-view="actual" title="Preview pixels at 100 % (1)">100 %</button>
+    <button type="button" data-view="fit" title="Fit the photo (0)">Fit</button>
+  </div>
+  <canvas class="ps-canvas"></canvas>
+</div>
+"""
+
+_CSS = """
+.ps-touchup { display: flex; flex-direction: column; gap: 6px; outline: none; font-family: sans-serif; }
+.ps-bar { display: flex; align-items: center; gap: 6px; font-size: 14px; color: var(--st-text-color, #31333f); }
+.ps-spacer { flex: 1; }
+.ps-bar button { border: 1px solid rgba(128, 128, 128, 0.5); background: transparent; color: inherit;
+  border-radius: 6px; padding: 2px 10px; cursor: pointer; font-size: 14px; }
+.ps-bar button:hover { border-color: #ff4b4b; color: #ff4b4b; }
+.ps-zoom { min-width: 56px; text-align: center; font-variant-numeric: tabular-nums; }
+.ps-canvas { touch-action: none; cursor: none; border-radius: 6px; display: block; }
+"""
+
+_COMPONENT = st.components.v2.component(
+    "portrait_studio.touchup_canvas", html=_HTML, css=_CSS,
+    js=(Path(__file__).with_name("touchup_canvas.js")).read_text(encoding="utf-8"),
+)
+
+
+def picture_url(picture: np.ndarray, quality: int = 90) -> str:
+    """uint8 HxWx3 RGB → a JPEG data URL (the canvas's picture; a few hundred kB at 1280 px)."""
+    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("could not encode the touch-up picture")
+    return "data:image/jpeg;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
+
+
+def touchup_canvas(
+    picture: np.ndarray,
+    *,
+    tool: str,
+    label: str,
+    radius: float,
+    snap: bool,
+    revision: int,
+    key: str,
+    on_stroke: Callable[[], None],
+    on_command: Callable[[], None],
+) -> Any:
+    """Mount the canvas over `picture` (uint8 HxWx3, the preview) with the current tool, brush radius (fraction
+    of the long side) and snapping; `revision` changes whenever the edits do. The callbacks read the finished
+    stroke from st.session_state[key]["stroke"] and the command from st.session_state[key]["command"]."""
+    data = {
+        "image": picture_url(picture), "width": int(picture.shape[1]), "height": int(picture.shape[0]),
+        "tool": tool, "label": label, "radius": float(radius), "snap": bool(snap), "revision": int(revision),
+    }
+    return _COMPONENT(data=data, key=key, on_stroke_change=on_stroke, on_command_change=on_command)
