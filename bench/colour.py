@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bench.common import DEFAULT_DATA, RESULTS, list_stems, load_sample, revision
+from bench.common import add_data_options, add_output_options, list_stems, load_sample, revision
 from core.composite import Background, background_plate, blend, cover_fit
 from core.finishing import FinishSettings, finish
 from core.pipeline import alpha_from_prediction, predict
@@ -450,8 +450,7 @@ def markdown(rows: list[Row], extra: dict[str, list[float]], data: Path, n: int,
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m bench.colour", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dev set folder with images/ and masks/")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N photos (quick run)")
+    add_data_options(parser)
     parser.add_argument("--sigma", type=float, default=DEFAULT_SIGMA_PX,
                         help=f"Gaussian sigma (px) that softens the mask into the true alpha (default {DEFAULT_SIGMA_PX:g})")
     parser.add_argument("--old", choices=("alternate", "both", "green", "photo"), default="alternate",
@@ -459,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--truth-f", choices=("extended", "photo"), default="extended",
                         help="true foreground F: the photo with the subject's colours carried outward over its mask "
                              "edge (default), or the photo itself")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default bench/results)")
+    add_output_options(parser)
     return parser
 
 

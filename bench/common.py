@@ -1,7 +1,10 @@
-"""Shared by the benchmarks: the dev-set locations, loading (photo + mask) pairs, the code revision."""
+"""Shared by the benchmarks: the data and results locations, the common options, loading (photo + mask) pairs,
+the code revision and the load average."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +20,34 @@ DEFAULT_DATA = DEV_ROOT / "eg1800_train_subset"
 #: Every dev set, each read in place (never copied): tight hand-labelled portraits, then people in scenes
 #: whose masks come from remove.bg (there IoU is the measure; their blocky edges make boundary F of little meaning).
 DEV_SETS = (DEFAULT_DATA, DEV_ROOT / "people_in_scenes_removebg")
+#: Full-size photos of people (the speed, memory, soak and contact-sheet benchmarks), read in place.
+PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+#: Where the benchmarks write their reports (committed), and the git-ignored cache of network outputs.
 RESULTS = ROOT / "bench" / "results"
+CACHE_DIR = RESULTS / "cache"
+
+
+def add_data_options(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """--data (a dev set folder, default DEFAULT_DATA; with `several`, one or more, default every DEV_SETS)
+    and --limit N (only the first N photos of each set)."""
+    if several:
+        parser.add_argument("--data", type=Path, nargs="+", default=list(DEV_SETS), metavar="FOLDER",
+                            help="dev set folder(s) with images/ and masks/ (default: every dev set)")
+    else:
+        parser.add_argument("--data", type=Path, default=DEFAULT_DATA, metavar="FOLDER",
+                            help="dev set folder with images/ and masks/ (default: the dev portraits)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="only the first N photos" + (" of each set" if several else "") + " (a quick run)")
+
+
+def add_output_options(parser: argparse.ArgumentParser, *, cache: bool = False) -> None:
+    """--out (the folder the reports go to, default bench/results) and, with `cache`, --cache (the folder of
+    cached network outputs, default bench/results/cache)."""
+    parser.add_argument("--out", type=Path, default=RESULTS, metavar="FOLDER",
+                        help="output folder (default bench/results)")
+    if cache:
+        parser.add_argument("--cache", type=Path, default=CACHE_DIR, metavar="FOLDER",
+                            help="cache of network outputs (default bench/results/cache)")
 
 
 @dataclass(frozen=True)
@@ -61,3 +91,17 @@ def revision() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "?"
     return head.stdout.strip() + ("+" if dirty.stdout.strip() else "")
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages as "a / b / c"; "?" where the system has none."""
+    try:
+        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
+    except (AttributeError, OSError):
+        return "?"
+
+
+def shown(path: Path) -> str:
+    """A path for messages: relative to the checkout when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)

@@ -25,7 +25,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from bench.common import RESULTS, ROOT
+from bench.common import PHOTOS as DEFAULT_PHOTOS
+from bench.common import RESULTS
 from bench.quality import REMBG_INPUT, seed_settings
 from core.composite import Background
 from core.finishing import FinishSettings
@@ -35,7 +36,6 @@ from core.refine import RefineSettings
 from core.segmentation import get_segmenter
 from core.weights import DEFAULT_MODEL
 
-DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
 DEFAULT_OUT = RESULTS / "contact_sheet.jpg"
 
 #: Eight photos, chosen by eye for variety: hair (red waves, afro, blonde, curly, updo, long wavy, short),

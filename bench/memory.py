@@ -28,9 +28,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.common import RESULTS, ROOT, revision
-
-PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+from bench.common import PHOTOS, RESULTS, ROOT, revision
 PHOTO_SIZE = (1600, 1200)  # the output size every background covers (2 MP)
 STRIPS = {  # name: (width, height, colour)
     "normal background (1600x1200)": (1600, 1200, None),

@@ -39,17 +39,28 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.common import DEV_SETS, RESULTS, Sample, list_stems, load_sample, revision, split_of
+from bench.common import (
+    CACHE_DIR,
+    Sample,
+    add_data_options,
+    add_output_options,
+    list_stems,
+    load_sample,
+    loadavg,
+    revision,
+    split_of,
+)
 from bench.metrics import GroundTruth, binarize, score
 from core.combine import MAX_DISAGREEMENT, SUBJECT_ALPHA, decide, disagreement
 from core.errors import PortraitStudioError
 from core.pipeline import StageTimer, alpha_from_prediction
-from core.refine import RefineSettings
+from core.refine import STEPS, RefineSettings
 from core.segmentation import InferenceSettings, Segmenter, get_segmenter, resize_prediction
 from core.settings import Settings
 from core.weights import DEFAULT_MODEL, PROJECT_WEIGHTS_DIR, REGISTRY, find_weights, get_spec, md5_of
 
-#: The refinement defaults the project shipped with, before tuning (kept so "before" stays reproducible).
+#: The refinement defaults the project shipped with, before tuning (kept so "before" stays reproducible): a
+#: preset by RefineSettings field name; the steps added since (matting) are off in it (`seed_settings`).
 SEED_SETTINGS: dict[str, bool | float] = {
     "bilateral": True, "bilateral_sigma_space_pct": 0.5, "bilateral_sigma_color": 0.1,
     "levels": True, "black_point": 0.1, "white_point": 0.9,
@@ -59,14 +70,9 @@ SEED_SETTINGS: dict[str, bool | float] = {
     # steps added later, with the defaults they came with (off)
     "edge_aware": False, "edge_radius_pct": 1.0, "edge_smoothness": 0.001, "main_subject": False,
 }
-#: Every step's on/off switch (a bool field named like its group), in the order core.refine.refine runs them.
-STEPS = tuple(
-    f.name for f in dataclasses.fields(RefineSettings) if f.name == f.metadata["group"] and f.type in ("bool", bool)
-)
 #: The photo resized to the network input as is, one pass: what rembg (and this project at first) computes.
 REMBG_INPUT = InferenceSettings(pad=False, flip=False)
 REMBG_MODES = ("plain", "post_process", "alpha_matting")
-CACHE_DIR = RESULTS / "cache"
 #: The default model's members: the portrait network, trusted when its mirrored views agree, and the salient one.
 PORTRAIT, SALIENT = REGISTRY[DEFAULT_MODEL].members
 #: Other limits on the portrait network's mirrored-view disagreement, scored beside the shipped MAX_DISAGREEMENT.
@@ -82,11 +88,16 @@ SET_NOTES = {
 
 
 def seed_settings() -> RefineSettings:
-    """The refinement defaults before tuning; steps added since, and unknown here, are off."""
+    """The refinement defaults before tuning; the steps of core.refine.STEPS added since are off.
+
+    A name in SEED_SETTINGS that RefineSettings no longer has stops the run (a renamed field would otherwise
+    silently change the "before" column): update SEED_SETTINGS to the new name."""
     names = {f.name for f in dataclasses.fields(RefineSettings)}
-    known = {k: v for k, v in SEED_SETTINGS.items() if k in names}
-    newer = {step: False for step in STEPS if step not in SEED_SETTINGS}
-    return dataclasses.replace(RefineSettings(), **known, **newer)
+    unknown = sorted(set(SEED_SETTINGS) - names)
+    if unknown:
+        raise SystemExit(f"bench.quality.SEED_SETTINGS names {', '.join(unknown)}, which RefineSettings does not have")
+    newer = {step.name: False for step in STEPS if step.name not in SEED_SETTINGS}
+    return dataclasses.replace(RefineSettings(), **SEED_SETTINGS, **newer)
 
 
 def settings_diff(before: Settings, after: Settings) -> list[tuple[str, object, object]]:
@@ -467,9 +478,10 @@ def configs(models: list[str]) -> list[Config]:
                "chosen", shipped, None, refine_chosen=True, combination=True),
     ]
     for step in STEPS:  # each step switched off alone, or on alone where the default leaves it off
-        on = not getattr(refine, step)
-        out.append(Config(f"{DEFAULT_MODEL}{'+' if on else '-'}{step}", f"the default model, {step} {'on' if on else 'off'}",
-                          shipped, dataclasses.replace(refine, **{step: on})))
+        on = not getattr(refine, step.name)
+        out.append(Config(f"{DEFAULT_MODEL}{'+' if on else '-'}{step.name}",
+                          f"the default model, {step.name} {'on' if on else 'off'}",
+                          shipped, dataclasses.replace(refine, **{step.name: on})))
     if refine.matting:
         out.append(Config(f"{DEFAULT_MODEL}_matting_band1.5", f"the default model, matting band 1.5 % "
                           f"(default {refine.matting_band_pct:g} %)", shipped,
@@ -506,7 +518,7 @@ def score_photo(photo: Photo, truth: GroundTruth, config_list: list[Config], dat
         key = (pick.source, settings)
         if key not in done:
             timer = StageTimer()
-            _, alpha = alpha_from_prediction(pick.prediction, rgb.shape[:2], settings, None, timer, rgb)
+            _, alpha = alpha_from_prediction(pick.prediction, rgb.shape[:2], settings, timer=timer, image=rgb)
             done[key] = (score(alpha, truth), timer.total)
         s, refine_s = done[key]
         rows.append(Row(dataset, photo.sample.stem, split, config.name, s["iou"], s["bf"], s["mae"],
@@ -587,13 +599,6 @@ def contact_sheet(samples: list[Sample], alphas: list[np.ndarray], titles: list[
 
 def _f(x: float, digits: int = 4) -> str:
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{digits}f}"
-
-
-def _loadavg() -> str:
-    try:
-        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "?"
 
 
 @dataclass
@@ -717,9 +722,7 @@ def model_predictions(
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m bench.quality", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, nargs="+", default=list(DEV_SETS), metavar="FOLDER",
-                        help="dev set folder(s) with images/ and masks/ (default: both dev sets)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N photos of each set")
+    add_data_options(parser, several=True)
     parser.add_argument("--no-rembg", action="store_true", help="skip rembg (ours only)")
     parser.add_argument("--matting-every", type=int, default=1, metavar="K",
                         help="run rembg alpha_matting (slow) on every K-th photo only (default 1: all)")
@@ -727,8 +730,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="take network outputs, rembg masks and their timings from the cache where it has them")
     parser.add_argument("--worst", action="store_true",
                         help="also write worst10_<set>.png: the ten lowest-IoU photos under the default model")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default bench/results)")
-    parser.add_argument("--cache", type=Path, default=CACHE_DIR, help="cache folder (default bench/results/cache)")
+    add_output_options(parser, cache=True)
     return parser
 
 
@@ -736,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the networks (or read the cache), score every configuration per dev set, write the report files."""
     args = build_parser().parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
-    started, load_start = time.perf_counter(), _loadavg()
+    started, load_start = time.perf_counter(), loadavg()
     sets = [(data, list_stems(data, args.limit)) for data in args.data]
     models, skipped = available_models()
     networks, failed = load_networks(network_runs(models))
@@ -765,7 +767,7 @@ def main(argv: list[str] | None = None) -> int:
         rembg_note = f"{peer.version}, {note}" if peer else note
     facts = {
         "command": " ".join(["python -m bench.quality", *argv]), "date": time.strftime("%Y-%m-%d %H:%M"),
-        "elapsed": f"{(time.perf_counter() - started) / 60:.1f} min", "load_start": load_start, "load_end": _loadavg(),
+        "elapsed": f"{(time.perf_counter() - started) / 60:.1f} min", "load_start": load_start, "load_end": loadavg(),
         "rembg": rembg_note, "skipped": "; ".join(f"{k}: {v}" for k, v in skipped.items()),
     }
     report = markdown(results, config_list, networks, facts)
@@ -786,8 +788,8 @@ def write_worst(data: Path, stems: list[str], rows: list[Row], networks: list[Ne
     samples, alphas, titles = [], [], []
     for outputs in photo_outputs(data, worst, needed, cache=cache, log=lambda _: None):
         pick = Photo(outputs.sample, outputs.nets, by_key).shipped()
-        alphas.append(alpha_from_prediction(pick.prediction, outputs.sample.rgb.shape[:2], refine, None, None,
-                                            outputs.sample.rgb)[1])
+        alphas.append(alpha_from_prediction(pick.prediction, outputs.sample.rgb.shape[:2], refine,
+                                            image=outputs.sample.rgb)[1])
         r = by_stem[outputs.sample.stem]
         samples.append(outputs.sample)
         titles.append(f"{r.stem} IoU {r.iou:.3f}\n{r.chosen} dis {r.disagreement:.2f}")

@@ -40,11 +40,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from core.imageio import IMAGE_SUFFIXES  # (core.imageio does not import torch)
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-DEFAULT_PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+from bench.common import PHOTOS as DEFAULT_PHOTOS
+from bench.common import RESULTS, ROOT  # (neither bench.common nor core.imageio imports torch)
+from core.imageio import IMAGE_SUFFIXES
 TARGET_GROWTH = 0.10
 WINDOW_FRACTION = 0.10
 

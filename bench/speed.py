@@ -3,6 +3,7 @@
     python -m bench.speed                      # full run, about 6-8 minutes on a quiet 2-core machine
     python -m bench.speed --quick              # about 1 minute: 0.5 and 2 MP, few repeats, fewer settings
     python -m bench.speed --sizes 12,24 --repeats 3 --parts stages,rembg
+    python -m bench.speed --quick --repeats 1 --out /tmp/speed.md   # every part once (tests/test_bench_smoke.py)
 
 Writes bench/results/speed.md (and speed.json with every raw number) and prints the same Markdown.
 
@@ -21,6 +22,8 @@ How it measures
   network input (bundled weights): the loaded model, `Segmenter.forward` as shipped, and the
   `core.modnet.inference_model` copy. "Exact" means d0 (MODNet: the matte) within
   1e-5 (max abs) of the plain model's on real photos; the float64 column shows how far plain fp32 itself is.
+- Memory per stage: one `process()` run given a StageTimer subclass (`memory_timer`) that resets the peak
+  resident size (VmHWM) as each stage starts and reads it as the stage ends.
 - rembg (if installed): `rembg.remove(bytes, session=new_session("u2netp"))` with U2NET_HOME pointing at a
   temporary folder holding a copy of weights/u2netp.onnx, so nothing is downloaded.
 """
@@ -46,9 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
-PHOTOS = ROOT.parent / "shared" / "data" / "photos"
+from bench.common import PHOTOS, RESULTS, ROOT, loadavg  # (bench.common does not import torch)
+
 BUNDLED_ONNX = ROOT / "weights" / "u2netp.onnx"
 
 DEFAULT_SIZES = (0.5, 2.0, 12.0, 24.0)
@@ -305,7 +307,7 @@ class PipelineWorker:
         Image.fromarray(np.tile(np.arange(64, dtype=np.uint8)[None, :, None] * 4, (48, 1, 3))).save(tiny, "JPEG")
         variants = ("default", "blur") if combination else ("default", "blur", "cutout_raw")  # cutout_raw: one network
         for variant in variants:
-            self._process(tiny.getvalue(), variant)  # warm-up: one-time allocations and lazy imports
+            self.process(tiny.getvalue(), variant)  # warm-up: one-time allocations and lazy imports
 
     def hello(self) -> dict:
         import torch
@@ -313,35 +315,32 @@ class PipelineWorker:
         return {"rss_mb": _proc_status_mb("VmRSS"), "hwm_mb": _proc_status_mb("VmHWM"), "threads": torch.get_num_threads(),
                 "chosen": self.chosen}
 
-    def _process(self, data: bytes, variant: str):
-        import inspect
+    def process(self, data: bytes, variant: str = "default", timer=None):
+        """`core.pipeline.process` on `data` as the variant says (`timer`: a StageTimer of the caller's, or None).
 
+        default: composite on white with the model's refinement; blur: on a blurred copy of the photo;
+        cutout_raw: like rembg, one pass on the plain input, the raw mask, no edge colour work."""
         from core.composite import Background
+        from core.finishing import FinishSettings
         from core.pipeline import process
         from core.refine import RefineSettings
+        from core.segmentation import InferenceSettings
 
-        if variant == "cutout_raw":  # like rembg: one pass on the plain input, raw mask, no edge colour work
-            extra = {}
-            parameters = inspect.signature(process).parameters
-            if "finishing" in parameters:
-                from core.finishing import FinishSettings
-
-                extra["finishing"] = FinishSettings(decontaminate=False)
-            if "inference" in parameters:
-                from core.segmentation import InferenceSettings
-
-                extra["inference"] = InferenceSettings(pad=False, flip=False)
-            return process(data, self.segmenter, kind="cutout", settings=None, fmt="png", **extra)
+        if variant == "cutout_raw":
+            return process(data, self.segmenter, kind="cutout", settings=None, fmt="png",
+                           finishing=FinishSettings(decontaminate=False),
+                           inference=InferenceSettings(pad=False, flip=False), timer=timer)
         background = Background("blur") if variant == "blur" else Background("color", color=(255, 255, 255))
         settings = RefineSettings.for_model(self.segmenter.spec)
-        return process(data, self.segmenter, kind="composite", settings=settings, background=background, fmt="png")
+        return process(data, self.segmenter, kind="composite", settings=settings, background=background, fmt="png",
+                       timer=timer)
 
     def handle(self, request: dict) -> dict:
         cmd = request["cmd"]
         if cmd == "run":
             gc.collect()
             start = time.perf_counter()
-            result = self._process(self.data, request.get("variant", "default"))
+            result = self.process(self.data, request.get("variant", "default"))
             total = time.perf_counter() - start
             reply = {"stages": dict(result.timer.seconds), "total": total, "out_mb": len(result.encoded) / 1e6}
             del result
@@ -353,7 +352,7 @@ class PipelineWorker:
         if cmd == "memory":
             return self.memory_per_stage()
         if cmd == "breakdown":
-            return breakdown(self, int(request.get("repeats", 1)), bool(request.get("proposals", True)))
+            return breakdown(self, int(request.get("repeats", 1)))
         if cmd == "preview":
             return self.preview(int(request.get("repeats", 10)))
         raise ValueError(f"unknown command {cmd!r}")
@@ -391,53 +390,52 @@ class PipelineWorker:
         return {"width": small.shape[1], "height": small.shape[0], "rows": rows}
 
     def memory_per_stage(self) -> dict:
-        """One default `process()` run whose StageTimer also records the peak RSS reached inside each stage."""
-        from contextlib import contextmanager
-
-        import core.pipeline
-
+        """One default `process()` run with a MemoryTimer: the peak RSS reached inside each stage."""
         gc.collect()
         if not _reset_peak():
             return {"unavailable": "cannot reset VmHWM (/proc/self/clear_refs)"}
-        rows: list[dict] = []
-        original = core.pipeline.StageTimer
-
-        class MemoryTimer(original):
-            @contextmanager
-            def stage(self, name):
-                before = _proc_status_mb("VmRSS")
-                _reset_peak()
-                with original.stage(self, name):
-                    yield
-                rows.append({"stage": name, "rss_before": before, "peak": _proc_status_mb("VmHWM"),
-                             "rss_after": _proc_status_mb("VmRSS")})
-
-        core.pipeline.StageTimer = MemoryTimer
-        try:
-            result = self._process(self.data, "default")
-        finally:
-            core.pipeline.StageTimer = original
+        timer = memory_timer()
+        result = self.process(self.data, "default", timer=timer)
         del result
-        return {"rows": rows}
+        return {"rows": timer.rows}
+
+
+def memory_timer():
+    """A `core.pipeline.StageTimer` that also records, per stage, the RSS before, the peak inside and the RSS after
+    (MB) in `.rows`; each stage resets the peak (VmHWM) as it starts. (A function: core is imported in workers only.)"""
+    from contextlib import contextmanager
+    from dataclasses import dataclass, field
+
+    from core.pipeline import StageTimer
+
+    @dataclass
+    class MemoryTimer(StageTimer):
+        rows: list[dict] = field(default_factory=list)
+
+        @contextmanager
+        def stage(self, name: str):
+            before = _proc_status_mb("VmRSS")
+            _reset_peak()
+            with super().stage(name):
+                yield
+            self.rows.append({"stage": name, "rss_before": before, "peak": _proc_status_mb("VmHWM"),
+                              "rss_after": _proc_status_mb("VmRSS")})
+
+    return MemoryTimer()
 
 
 # --------------------------------------------------------------------- sub-stage breakdown
 
 
-def breakdown(worker: PipelineWorker, repeats: int, proposals: bool) -> dict:
-    """Where the time goes on one photo: fixed sub-steps, a profile of one `process()` run, and prototypes."""
+def breakdown(worker: PipelineWorker, repeats: int) -> dict:
+    """Where the time goes on one photo: fixed sub-steps and a profile of one `process()` run."""
     import cProfile
     import pstats
 
     from PIL import Image
 
     from core.imageio import decode_image, encode_image
-    from core.segmentation import (
-        _lanczos_resize,
-        normalize_prediction,
-        preprocess,
-        resize_prediction,
-    )
+    from core.segmentation import lanczos_resize, normalize_prediction, preprocess, resize_prediction
 
     data, segmenter = worker.data, worker.segmenter
     rows: list[dict] = []
@@ -460,13 +458,13 @@ def breakdown(worker: PipelineWorker, repeats: int, proposals: bool) -> dict:
         "preprocess", "one Image.resize(320x320, LANCZOS) call (before)",
         lambda: np.asarray(Image.fromarray(rgb).resize((size, size), Image.Resampling.LANCZOS)),
     )
-    parallel = step("preprocess", "first pass split over threads (adopted)", lambda: _lanczos_resize(rgb, size, size))
+    parallel = step("preprocess", "first pass split over threads (adopted)", lambda: lanczos_resize(rgb, size, size))
     rows[-1]["exact"] = bool(np.array_equal(reference, parallel))
     batch = step("preprocess", "preprocess() as shipped", lambda: preprocess(rgb, segmenter.spec))
     prediction = step("inference", "Segmenter.forward + normalize", lambda: normalize_prediction(segmenter.forward(batch)))
-    raw = step("resize", "resize_prediction (cv2 INTER_LINEAR, float32)", lambda: resize_prediction(prediction, rgb.shape[:2]))
+    step("resize", "resize_prediction (cv2 INTER_LINEAR, float32)", lambda: resize_prediction(prediction, rgb.shape[:2]))
 
-    result = worker._process(data, "default")  # the real output, to time its encoding at other levels
+    result = worker.process(data, "default")  # the real output, to time its encoding at other levels
     output, alpha = result.output, result.alpha
     del result
     for level in (1, 3, 6):
@@ -482,7 +480,7 @@ def breakdown(worker: PipelineWorker, repeats: int, proposals: bool) -> dict:
     profiler = cProfile.Profile()
     gc.collect()
     profiler.enable()
-    worker._process(data, "default")
+    worker.process(data, "default")
     profiler.disable()
     stats = pstats.Stats(profiler).stats  # {(file, line, name): (primitive calls, calls, own s, cumulative s, callers)}
     profile_rows = []
@@ -499,150 +497,8 @@ def breakdown(worker: PipelineWorker, repeats: int, proposals: bool) -> dict:
     total = max((r["cumulative"] for r in profile_rows), default=0.0)
     profile_rows = [r for r in profile_rows if r["cumulative"] >= 0.01 * total or r["own"] >= 0.01 * total][:40]
 
-    out = {"rows": rows, "profile": profile_rows, "pixels": int(rgb.shape[0] * rgb.shape[1]),
-           "levels_band_fraction": float(((alpha > 0) & (alpha < 1)).mean())}
-    if proposals:
-        try:
-            out["proposals"] = _proposals(raw, rgb, repeats)
-        except Exception as exc:  # the prototypes call core.refine / core.composite helpers that may change
-            out["proposals_error"] = f"{type(exc).__name__}: {exc}"
-    return out
-
-
-def _tiles(mask: np.ndarray, tile: int):
-    """(y0, y1, x0, x1) of the tile x tile blocks of `mask` holding any True."""
-    height, width = mask.shape
-    rows, cols = math.ceil(height / tile), math.ceil(width / tile)
-    padded = np.zeros((rows * tile, cols * tile), bool)
-    padded[:height, :width] = mask
-    hits = padded.reshape(rows, tile, cols, tile).any(axis=(1, 3))
-    for ty, tx in zip(*np.nonzero(hits)):
-        yield ty * tile, min(height, (ty + 1) * tile), tx * tile, min(width, (tx + 1) * tile)
-
-
-def banded_bilateral_levels(raw: np.ndarray, sigma_space: float, sigma_color: float, black: float, white: float,
-                            tile: int = 128) -> np.ndarray:
-    """levels(bilateral(raw)) computed only where levels can give something other than 0 or 1.
-
-    The bilateral output is a weighted mean of its window, so where the window's maximum is below the
-    black point the leveled result is exactly 0, and 1 where its minimum is above the white point. A
-    rectangle max/min filter (O(1) per pixel) finds those pixels; the bilateral runs on 128-px tiles
-    holding the rest, with a margin of one window radius. Differs from the full filter only through
-    OpenCV's colour-weight table, which is scaled to each tile's value range (~1e-7).
-    """
-    import cv2
-
-    d = min(2 * math.ceil(2.0 * sigma_space) + 1, 31)
-    r = d // 2
-    rect = cv2.getStructuringElement(cv2.MORPH_RECT, (d, d))
-    high = cv2.dilate(raw, rect, borderType=cv2.BORDER_REPLICATE)
-    low = cv2.erode(raw, rect, borderType=cv2.BORDER_REPLICATE)
-    out = (low > white + 1e-6).astype(np.float32)
-    band = (high >= black - 1e-6) & (low <= white + 1e-6)
-    height, width = raw.shape
-    for y0, y1, x0, x1 in _tiles(band, tile):
-        Y0, Y1, X0, X1 = max(0, y0 - r), min(height, y1 + r), max(0, x0 - r), min(width, x1 + r)
-        sub = cv2.bilateralFilter(np.ascontiguousarray(raw[Y0:Y1, X0:X1]), d, sigma_color, sigma_space,
-                                  borderType=cv2.BORDER_REPLICATE)
-        sub = np.clip(sub[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0], 0.0, 1.0)
-        leveled = np.clip((sub - np.float32(black)) / np.float32(white - black), 0.0, 1.0)
-        inside = band[y0:y1, x0:x1]
-        out[y0:y1, x0:x1][inside] = leveled[inside]
-    return out
-
-
-def banded_morphology(alpha: np.ndarray, size: int, op: int, tile: int = 128) -> np.ndarray:
-    """cv2.morphologyEx(alpha, op, disk(size)) computed only where the result can differ from the input.
-
-    Opening/closing with a disk of radius rho reads 2*rho around a pixel; where all of that square is one
-    value the result is that value. Bit-identical to the full operation (min/max only, no arithmetic).
-    """
-    import cv2
-
-    from core.refine import disk_kernel
-
-    if size == 1:
-        return alpha
-    reach = 2 * (size // 2)
-    rect = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * reach + 1, 2 * reach + 1))
-    band = cv2.dilate(alpha, rect, borderType=cv2.BORDER_REPLICATE) != cv2.erode(alpha, rect, borderType=cv2.BORDER_REPLICATE)
-    out = alpha.copy()
-    height, width = alpha.shape
-    kernel = disk_kernel(size)
-    for y0, y1, x0, x1 in _tiles(band, tile):
-        Y0, Y1, X0, X1 = max(0, y0 - reach), min(height, y1 + reach), max(0, x0 - reach), min(width, x1 + reach)
-        sub = cv2.morphologyEx(np.ascontiguousarray(alpha[Y0:Y1, X0:X1]), op, kernel, borderType=cv2.BORDER_REPLICATE)
-        out[y0:y1, x0:x1] = sub[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
-    return out
-
-
-def blend_in_strips(rgb: np.ndarray, alpha: np.ndarray, color: tuple[int, int, int], rows: int = 256) -> np.ndarray:
-    """composite() on a solid colour, 256 rows at a time, the colour broadcast (same arithmetic, same bytes)."""
-    from core.composite import to_uint8
-
-    out = np.empty(rgb.shape, np.uint8)
-    background = np.asarray(color, np.float32)
-    for y in range(0, rgb.shape[0], rows):
-        a = alpha[y:y + rows, :, None]
-        out[y:y + rows] = to_uint8(rgb[y:y + rows].astype(np.float32) * a + background * (np.float32(1.0) - a))
-    return out
-
-
-def _proposals(raw: np.ndarray, rgb: np.ndarray, repeats: int) -> list[dict]:
-    """Prototypes of faster, (near-)identical refine and composite steps, against the core functions."""
-    import cv2
-
-    from core.composite import blend, solid_background
-    from core.refine import (
-        RefineSettings,
-        apply_levels,
-        bilateral_filter,
-        feather,
-        kernel_size,
-        morph_close,
-        morph_open,
-        pixels_from_pct,
-    )
-
-    s, shape = RefineSettings(), raw.shape
-    sigma_space = pixels_from_pct(s.bilateral_sigma_space_pct, shape)
-    open_px, close_px = kernel_size(s.opening_size_pct, shape), kernel_size(s.closing_size_pct, shape)
-    feather_px = pixels_from_pct(s.feather_sigma_pct, shape)
-    out = []
-
-    def compare(name: str, before: Callable[[], np.ndarray], after: Callable[[], np.ndarray], n: int = 1) -> np.ndarray:
-        t_before, reference = _median_time(before, n)
-        t_after, candidate = _median_time(after, n)
-        diff = float(np.abs(reference.astype(np.float64) - candidate).max())
-        out.append({"name": name, "before": t_before, "after": t_after, "maxdiff": diff})
-        return reference
-
-    leveled = compare(
-        "refine: bilateral + levels only where levels can give other than 0/1 (128-px tiles)",
-        lambda: apply_levels(bilateral_filter(raw, sigma_space, s.bilateral_sigma_color), s.black_point, s.white_point),
-        lambda: banded_bilateral_levels(raw, sigma_space, s.bilateral_sigma_color, s.black_point, s.white_point),
-    )
-    opened = compare(f"refine: opening (disk {open_px} px) only where its 2r window is not constant",
-                     lambda: morph_open(leveled, open_px), lambda: banded_morphology(leveled, open_px, cv2.MORPH_OPEN))
-    compare(f"refine: closing (disk {close_px} px) only where its 2r window is not constant",
-            lambda: morph_close(opened, close_px), lambda: banded_morphology(opened, close_px, cv2.MORPH_CLOSE))
-
-    def steps(banded: bool) -> np.ndarray:
-        if banded:
-            a = banded_bilateral_levels(raw, sigma_space, s.bilateral_sigma_color, s.black_point, s.white_point)
-            a = banded_morphology(a, open_px, cv2.MORPH_OPEN)
-            a = banded_morphology(a, close_px, cv2.MORPH_CLOSE)
-        else:
-            a = apply_levels(bilateral_filter(raw, sigma_space, s.bilateral_sigma_color), s.black_point, s.white_point)
-            a = morph_close(morph_open(a, open_px), close_px)
-        return feather(a, feather_px)
-
-    alpha = compare("refine: the default steps (bilateral, levels, opening, closing, feather) together",
-                    lambda: steps(False), lambda: steps(True))
-    compare("composite: blend on a solid colour in 256-row strips, colour broadcast (no full-size plate)",
-            lambda: blend(rgb, alpha, solid_background((255, 255, 255), shape)),
-            lambda: blend_in_strips(rgb, alpha, (255, 255, 255)), n=repeats)
-    return out
+    return {"rows": rows, "profile": profile_rows, "pixels": int(rgb.shape[0] * rgb.shape[1]),
+            "levels_band_fraction": float(((alpha > 0) & (alpha < 1)).mean())}
 
 
 # ------------------------------------------------------------------------------- rembg worker
@@ -978,13 +834,6 @@ def machine_description() -> dict:
     return info
 
 
-def _loadavg() -> str:
-    try:
-        return " / ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "?"
-
-
 # ------------------------------------------------------------------------------------- parts
 
 
@@ -1135,10 +984,10 @@ def run_stages(args, inputs: dict[float, dict], logs: Path, report: dict) -> Non
         }
     if "breakdown" in parts:
         size = e2e_size
-        report["breakdown"] = {"size": _label(size), **workers[size].call(
-            cmd="breakdown", repeats=1 if args.quick else 3, proposals=True)}
+        report["breakdown"] = {"size": _label(size), **workers[size].call(cmd="breakdown", repeats=1 if args.quick else 3)}
     if "preview" in parts:
-        report["preview"] = {"size": _label(e2e_size), **workers[e2e_size].call(cmd="preview", repeats=5 if args.quick else 15)}
+        report["preview"] = {"size": _label(e2e_size), **workers[e2e_size].call(
+            cmd="preview", repeats=args.repeats or (5 if args.quick else 15))}
     if "memory" in parts:
         size = MEMORY_SIZE if MEMORY_SIZE in inputs else max(sizes)
         report["memory"] = {"size": _label(size), **workers[size].call(cmd="memory")}
@@ -1324,17 +1173,6 @@ def render_markdown(report: dict) -> str:
             for row in bd["profile"]:
                 w(f"| {row['function']} | {row['calls']} | {_ms(row['cumulative'])} | {_ms(row['own'])} |")
             w("")
-        if bd.get("proposals_error"):
-            w(f"Proposals not measured: {bd['proposals_error']}")
-            w("")
-        if bd.get("proposals"):
-            w("Proposals, prototyped in this file (not in core): same photo, one run each")
-            w("")
-            w("| proposal | before (ms) | after (ms) | speed-up | max abs diff |")
-            w("| --- | ---: | ---: | ---: | ---: |")
-            for p in bd["proposals"]:
-                w(f"| {p['name']} | {_ms(p['before'])} | {_ms(p['after'])} | {p['before'] / p['after']:.1f}× | {p['maxdiff']:.1e} |")
-            w("")
 
     if report.get("preview"):
         pv = report["preview"]
@@ -1443,7 +1281,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.speed", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="about 1 minute: 0.5 and 2 MP, 3 repeats, fewer settings")
     parser.add_argument("--sizes", help="photo sizes in megapixels, comma-separated (default 0.5,2,12,24)")
-    parser.add_argument("--repeats", type=int, help="runs per size and per setting (default: 10/7/5/5 by size, 10 per setting)")
+    parser.add_argument("--repeats", type=int, help="runs per size, per setting and per live-tuning variant "
+                        "(default: 10/7/5/5 by size, 10 per setting, 15 per variant; --quick: 3, 3, 5)")
     parser.add_argument("--parts", default="settings,stages,models,rembg,preview,breakdown,memory",
                         help="which parts to run (default: settings,stages,models,rembg,preview,breakdown,memory)")
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile (slow to compile)")
@@ -1475,7 +1314,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {
         "command": "python -m bench.speed" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip(),
         "started": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "load_start": _loadavg(), "photo": str(photo.relative_to(ROOT.parent) if photo.is_relative_to(ROOT.parent) else photo),
+        "load_start": loadavg(), "photo": str(photo.relative_to(ROOT.parent) if photo.is_relative_to(ROOT.parent) else photo),
         "machine": machine_description(),
     }
     if "settings" in parts:
@@ -1494,7 +1333,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_stages(args, make_inputs(photo, sizes, folder), logs, report)
         except RuntimeError as exc:
             report.setdefault("errors", []).append(str(exc))
-    report["load_end"] = _loadavg()
+    report["load_end"] = loadavg()
     report["duration_s"] = time.time() - started
     report["targets"] = evaluate_targets(report)
     markdown = render_markdown(report)

@@ -1,16 +1,17 @@
 """Tune the RefineSettings defaults on the dev set by coordinate search; prints and records the best.
 
     python -m bench.tune --data ../shared/data/dev/eg1800_train_subset
+    python -m bench.tune --limit 2 --out /tmp/tune --cache /tmp/cache    # a quick check
 
 Searches on the even-indexed photos only (the odd ones are held out), maximising the mean boundary F
 (3 px) subject to a mean IoU not below the raw network mask's. Each pass tries every grid value of
 every field in turn (trying a step's size switches that step on) and keeps a change only if it raises
 BF by more than --min-gain; passes repeat until none changes anything. The network outputs come from
 bench.quality's cache (or are computed once), for the model chosen with --model (default: the default
-model; its refinement is the search's start). Refinement is replayed step by step with the same
-functions and order as core.refine.refine, keeping each step's output for the current settings, so
-that trying a later step's value does not redo the earlier steps. Writes bench/results/tuning.md
-and tuning.json; adopting the result as defaults in core/refine.py is a deliberate, manual step.
+model; its refinement is the search's start). Refinement is replayed step by step over core.refine.STEPS
+(the table core.refine.refine runs), keeping each step's output for the current settings, so that
+trying a later step's value does not redo the earlier steps. Writes bench/results/tuning.md and
+tuning.json; adopting the result as defaults in core/refine.py is a deliberate, manual step.
 """
 
 from __future__ import annotations
@@ -20,32 +21,22 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from bench.common import DEFAULT_DATA, RESULTS, ROOT, list_stems, load_sample, split_of
+from bench.common import add_data_options, add_output_options, list_stems, load_sample, shown, split_of
 from bench.metrics import GroundTruth, score
-from bench.quality import STEPS, model_predictions, seed_settings, settings_diff
-from core.refine import (
-    RefineSettings,
-    apply_levels,
-    bilateral_filter,
-    feather,
-    keep_main_subject,
-    kernel_size,
-    matte_edges,
-    morph_close,
-    morph_open,
-    pixels_from_pct,
-    refine,
-    snap_to_edges,
-)
+from bench.quality import model_predictions, seed_settings, settings_diff
+from core.arrays import as_alpha
+from core.refine import STEPS, RefineSettings, RefineStep, refine, step_fields
 from core.segmentation import resize_prediction
 from core.weights import DEFAULT_MODEL, REGISTRY
 
-#: Candidate values per field (each a multiple of the field's step, inside its min/max).
+#: Candidate values per RefineSettings field (each a multiple of the field's step, inside its min/max). Data
+#: about search values only: the fields are searched in the order core.refine.STEPS runs their steps, and a
+#: step with no field here (matting) keeps its start values.
 GRID: dict[str, tuple] = {
     "edge_aware": (False, True),
     "edge_radius_pct": (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0),
@@ -64,60 +55,60 @@ GRID: dict[str, tuple] = {
     "feather": (False, True),
     "feather_sigma_pct": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0),
 }
-STEP_OF = {f.name: f.metadata["group"] for f in dataclasses.fields(RefineSettings)}
-GRID = {name: GRID[name] for name in STEP_OF if name in GRID}  # declaration order = the order refine runs
+#: The fields that decide each step's output (its switch, then its parameters), by step name.
+FIELDS: dict[str, tuple[str, ...]] = {step.name: step_fields(step) for step in STEPS}
+#: The step each RefineSettings field belongs to.
+STEP_OF: dict[str, str] = {field: name for name, fields in FIELDS.items() for field in fields}
 
 
-def step_key(settings: RefineSettings, step: str) -> tuple:
-    """The settings that decide one step's output: its switch and, when on, its values."""
-    if not getattr(settings, step):
+def searched_fields() -> list[str]:
+    """The fields the search tries, in the order refine runs their steps: those of STEPS that GRID has values for."""
+    unknown = sorted(set(GRID) - set(STEP_OF))
+    if unknown:
+        raise SystemExit(f"bench/tune.py GRID names {', '.join(unknown)}, which no step of core.refine.STEPS "
+                         f"reads: rename or drop them (fields: {', '.join(STEP_OF)})")
+    return [field for step in STEPS for field in FIELDS[step.name] if field in GRID]
+
+
+def step_key(settings: RefineSettings, step: RefineStep) -> tuple:
+    """The settings that decide one step's output: off, or its switch and parameters (`step_fields`)."""
+    if not getattr(settings, step.name):
         return (False,)
-    return tuple(getattr(settings, name) for name, group in STEP_OF.items() if group == step)
+    return tuple(getattr(settings, name) for name in FIELDS[step.name])
 
 
-def apply_step(step: str, alpha: np.ndarray, s: RefineSettings, image: np.ndarray) -> np.ndarray:
-    """One step of core.refine.refine on alpha (identity when the step is off)."""
-    if not getattr(s, step):
-        return alpha
-    shape = alpha.shape
-    if step == "edge_aware":
-        return snap_to_edges(alpha, image, s.edge_radius_pct, s.edge_smoothness)
-    if step == "main_subject":
-        return keep_main_subject(alpha)
-    if step == "bilateral":
-        return bilateral_filter(alpha, pixels_from_pct(s.bilateral_sigma_space_pct, shape), s.bilateral_sigma_color)
-    if step == "levels":
-        return apply_levels(alpha, s.black_point, s.white_point)
-    if step == "opening":
-        return morph_open(alpha, kernel_size(s.opening_size_pct, shape))
-    if step == "closing":
-        return morph_close(alpha, kernel_size(s.closing_size_pct, shape))
-    if step == "feather":
-        return feather(alpha, pixels_from_pct(s.feather_sigma_pct, shape))
-    if step == "matting":
-        return matte_edges(alpha, image, s.matting_band_pct, s.matting_smoothness)
-    raise SystemExit(f"bench/tune.py does not know the refinement step {step!r}: add it to apply_step")
+def apply_step(step: RefineStep, alpha: np.ndarray, settings: RefineSettings, photo: np.ndarray | None) -> np.ndarray:
+    """One step of core.refine.refine on a checked matte: its output when on (and given the photo it needs), else alpha."""
+    if getattr(settings, step.name) and (photo is not None or not step.needs_photo):
+        return step.run(alpha, settings, photo)
+    return alpha
 
 
 class StagedScorer:
     """Scores settings on a fixed set of photos, reusing step outputs shared with the last settings scored."""
 
-    def __init__(self, raws: list[np.ndarray], truths: list[GroundTruth], images: list[np.ndarray]) -> None:
-        self.raws, self.truths, self.images = raws, truths, images
+    def __init__(self, raws: list[np.ndarray], truths: list[GroundTruth], images: list[np.ndarray | None],
+                 steps: Sequence[RefineStep] = STEPS) -> None:
+        for raw, image in zip(raws, images, strict=True):
+            if image is not None and image.shape != (*np.shape(raw), 3):
+                raise ValueError(f"photo {image.shape} and network output {np.shape(raw)} differ in size")
+        self.raws = [as_alpha(raw) for raw in raws]  # checked once, as refine() checks its input
+        self.truths, self.images, self.steps = truths, images, tuple(steps)
         self.keys: list[tuple] = []  # keys[k]: cumulative key of steps 0..k whose outputs are in self.stages[k]
         self.stages: list[list[np.ndarray]] = []
         self.memo: dict[RefineSettings, dict[str, float]] = {}
 
     def alphas(self, s: RefineSettings) -> list[np.ndarray]:
         """Refined alphas of every photo under s (same result as core.refine.refine)."""
-        keys = [tuple(step_key(s, step) for step in STEPS[: k + 1]) for k in range(len(STEPS))]
+        steps = self.steps
+        keys = [tuple(step_key(s, step) for step in steps[: k + 1]) for k in range(len(steps))]
         start = 0
         while start < len(self.keys) and self.keys[start] == keys[start]:
             start += 1
         current = self.raws if start == 0 else self.stages[start - 1]
         del self.keys[start:], self.stages[start:]
-        for k in range(start, len(STEPS)):
-            current = [apply_step(STEPS[k], a, s, im) for a, im in zip(current, self.images)]
+        for k in range(start, len(steps)):
+            current = [apply_step(steps[k], a, s, im) for a, im in zip(current, self.images)]
             self.keys.append(keys[k])
             self.stages.append(current)
         return current
@@ -137,7 +128,7 @@ def candidates(s: RefineSettings, name: str) -> list[RefineSettings]:
     for value in GRID[name]:
         if name == "black_point" and value >= s.white_point or name == "white_point" and value <= s.black_point:
             continue
-        switch = {} if name in STEPS else {STEP_OF[name]: True}
+        switch = {} if name == STEP_OF[name] else {STEP_OF[name]: True}
         out.append(dataclasses.replace(s, **{**switch, name: value}))
     return out
 
@@ -160,7 +151,7 @@ def coordinate_search(
     trace: list[dict] = []
     for p in range(1, max_passes + 1):
         changed = False
-        for name in GRID:
+        for name in searched_fields():
             if name in frozen or STEP_OF[name] in frozen:
                 continue
             options = candidates(best, name)
@@ -213,8 +204,7 @@ def report(rows: dict[str, dict[str, dict[str, float]]], start: RefineSettings, 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m bench.tune", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dev set folder with images/ and masks/")
-    parser.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N photos (quick run)")
+    add_data_options(parser)
     parser.add_argument("--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
                         help=f"whose network outputs to refine (default {DEFAULT_MODEL})")
     parser.add_argument("--start", default="defaults", metavar="{defaults,seed,FILE.json}",
@@ -226,19 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
                         help="smallest mean BF gain that changes a value (default 5e-4: below that is noise)")
     parser.add_argument("--max-drop", type=float, default=0.005,
                         help="largest IoU loss to refinement allowed on any single tuning photo (default 0.005)")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="output folder (default bench/results)")
+    add_output_options(parser, cache=True)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Load cached network outputs, search on the tuning half, report on both halves."""
     args = build_parser().parse_args(argv)
+    searched_fields()  # GRID names only fields of core.refine.STEPS
     unknown = sorted(set(args.freeze) - set(STEP_OF))
     if unknown:
         raise SystemExit(f"--freeze: no such setting {', '.join(unknown)}; choose from {', '.join(STEP_OF)}")
     started = time.perf_counter()
     stems = list_stems(args.data, args.limit)
-    predictions = model_predictions(args.data, stems, args.model)
+    predictions = model_predictions(args.data, stems, args.model, cache=args.cache)
     samples = [load_sample(args.data, s) for s in stems]
     raws = [resize_prediction(p, s.rgb.shape[:2]) for p, s in zip(predictions, samples)]
     truths = [GroundTruth.from_mask(s.mask) for s in samples]
@@ -254,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if not np.array_equal(check, refine(raws[first], start, samples[first].rgb)):
         raise SystemExit("the staged replay differs from core.refine.refine: update bench/tune.py")
     tune = scorers["tune"]
-    all_off = dataclasses.replace(start, **dict.fromkeys(STEPS, False))
+    all_off = dataclasses.replace(start, **{step.name: False for step in STEPS})
     raw = tune(all_off)
     min_iou = raw["iou"]
     print(f"{len(halves['tune'])} tuning photos; raw IoU {min_iou:.4f}, BF {tune(all_off)['bf']:.4f}; "
@@ -278,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         {"best": best.to_dict(), "start": start.to_dict(), "scores": rows, "trace": trace}, indent=1))
     print(text.split("## Search trace")[0])
     print("changed vs start:", ", ".join(f"{k}: {a} -> {b}" for k, a, b in settings_diff(start, best)) or "nothing")
-    print(f"wrote {(args.out / 'tuning.md').relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    print(f"wrote {shown(args.out / 'tuning.md')}")
     return 0
 
 

@@ -17,7 +17,9 @@ fraction of its long side. A stroke may carry ``"snap": false`` (default true). 
   photo: every stroke core is a definite foreground/background hint, everything outside the bands keeps
   its value, and the band pixels are re-solved together by the closed-form matting of `core.matting`,
   so a stroke across hair leaves soft strands that follow the photo. Without snapping (or without the
-  photo) the band blends from the stroke's value to the old one with a smoothstep, a soft round brush.
+  photo) the band blends from the stroke's value to the old one with a smoothstep, a soft round brush;
+  with snapping that blend is where the solve starts and what it falls back to where colours cannot
+  decide.
 - **Regions.** A click erases the whole connected region of the matte under the pointer (alpha > 0.02,
   so the region's soft edge goes with it), or restores the connected region of the network's own output
   under the pointer (alpha > 0.5 there, with its soft edge): the part the refinement or an earlier edit
@@ -254,13 +256,14 @@ def apply_edits(
         view = a[box]
         view[core] = value
         known[box] |= core
+        # smoothstep from the stroke's value at half the radius to the old value at the radius: the soft brush,
+        # and with snapping the start (and prior) of the solve, which decides where the colours cannot
+        t = np.clip((distance[ring] - radius / 2) / (radius / 2), 0.0, 1.0)
+        keep = (t * t * (3 - 2 * t)).astype(np.float32)
+        view[ring] = value + (view[ring] - value) * keep
         if edit.snap and image is not None:
             band[box] |= ring
             smallest_band = min(smallest_band, radius / 2)
-        else:  # smoothstep from the stroke's value at half the radius to the old value at the radius
-            t = np.clip((distance[ring] - radius / 2) / (radius / 2), 0.0, 1.0)
-            keep = (t * t * (3 - 2 * t)).astype(np.float32)
-            view[ring] = value + (view[ring] - value) * keep
     unknown = band & ~known
     if unknown.any():
         trimap = np.where(a >= 0.5, np.uint8(255), np.uint8(0))

@@ -1,19 +1,16 @@
-"""bench.quality: the configurations it scores, the combination's rules on made-up views, and a smoke run."""
+"""bench.quality: the configurations it scores and the combination's rules on made-up views (its smoke run, on
+two photos per dev set, is in tests/test_bench_smoke.py)."""
 
 from __future__ import annotations
 
-import csv
-import math
-import subprocess
-import sys
-from pathlib import Path
+import dataclasses
 
 import numpy as np
 import pytest
 
 from bench import quality
-from bench.common import DEV_SETS, ROOT, Sample, list_stems, load_sample
-from core.refine import RefineSettings
+from bench.common import Sample
+from core.refine import STEP_NAMES, RefineSettings
 from core.segmentation import InferenceSettings
 from core.weights import DEFAULT_MODEL, REGISTRY
 
@@ -25,7 +22,7 @@ def test_every_configuration_of_the_brief_is_scored_once():
     assert names[:2] == [DEFAULT_MODEL, f"{DEFAULT_MODEL}_raw"]
     assert len(names) == len(set(names))
     refine = RefineSettings.for_model(REGISTRY[DEFAULT_MODEL])
-    ablations = {f"{DEFAULT_MODEL}{'-' if getattr(refine, step) else '+'}{step}" for step in quality.STEPS}
+    ablations = {f"{DEFAULT_MODEL}{'-' if getattr(refine, step) else '+'}{step}" for step in STEP_NAMES}
     expected = {
         PORTRAIT, f"{PORTRAIT}_raw", f"{PORTRAIT}_noflip", f"{PORTRAIT}_noflip_raw", f"{PORTRAIT}_pad_raw",
         SALIENT, f"{SALIENT}_raw", f"{SALIENT}_unpadded_raw",
@@ -88,43 +85,20 @@ def test_the_rules_pick_and_time_as_the_combination_does():
     assert chosen.settings(shipped) == RefineSettings.for_model(REGISTRY[SALIENT])
 
 
-# ------------------------------------------------------------------------------------ smoke run
+def test_the_ablations_switch_each_step_of_the_core_table_once():
+    refine = RefineSettings.for_model(REGISTRY[DEFAULT_MODEL])
+    ablations = [c for c in quality.configs([PORTRAIT, SALIENT])
+                 if c.name.startswith(DEFAULT_MODEL) and c.name[len(DEFAULT_MODEL):][:1] in ("+", "-")]
+    assert [c.name[len(DEFAULT_MODEL) + 1:] for c in ablations] == list(STEP_NAMES)
+    for config, step in zip(ablations, STEP_NAMES):
+        assert quality.settings_diff(refine, config.refine) == [(step, getattr(refine, step), not getattr(refine, step))]
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    """`python -m bench.quality --limit 2 --no-rembg` on both dev sets, into a temporary output and cache."""
-    missing = [str(d) for d in DEV_SETS if not (d / "images").is_dir()]
-    if missing:
-        pytest.skip(f"dev sets not found: {', '.join(missing)} (they live in ../shared beside the checkout)")
-    tmp = tmp_path_factory.mktemp("quality")
-    command = [sys.executable, "-m", "bench.quality", "--limit", "2", "--no-rembg",
-               "--out", str(tmp / "out"), "--cache", str(tmp / "cache")]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return tmp
-
-
-@pytest.mark.slow
-def test_the_smoke_run_writes_a_table_per_set_headed_by_the_default_model(smoke_run):
-    report = (smoke_run / "out" / "quality.md").read_text()
-    for data in DEV_SETS:
-        section = report.split(f"## {data.name}\n", 1)[1].split("\n## ", 1)[0]
-        rows = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line]
-        assert rows[1].startswith(f"| **{DEFAULT_MODEL}**"), rows[:2]  # after the header row
-        with open(smoke_run / "out" / f"quality_{data.name}.csv", newline="") as handle:
-            auto = [r for r in csv.DictReader(handle) if r["config"] == DEFAULT_MODEL]
-        assert len(auto) == 2
-        assert all(r["chosen"] in (PORTRAIT, SALIENT) and math.isfinite(float(r["iou"])) for r in auto)
-        assert all(r["disagreement"] for r in auto)
-
-
-@pytest.mark.slow
-def test_the_cached_default_model_is_what_the_app_computes(smoke_run):
-    from core.segmentation import get_segmenter
-
-    combined = get_segmenter(DEFAULT_MODEL, "cpu", allow_download=False)
-    for data in DEV_SETS:
-        stem = list_stems(data, 1)
-        cached = quality.model_predictions(data, stem, cache=smoke_run / "cache", log=lambda _: None)[0]
-        np.testing.assert_allclose(cached, combined.predict(load_sample(data, stem[0]).rgb), atol=1e-5)
+def test_the_seed_preset_names_only_refine_settings_and_leaves_later_steps_off():
+    fields = {f.name for f in dataclasses.fields(RefineSettings)}
+    assert set(quality.SEED_SETTINGS) <= fields
+    seed = quality.seed_settings()
+    seed.check()
+    assert {k: getattr(seed, k) for k in quality.SEED_SETTINGS} == quality.SEED_SETTINGS
+    assert [step for step in STEP_NAMES if step not in quality.SEED_SETTINGS] == ["matting"]
+    assert seed.matting is False
