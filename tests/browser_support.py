@@ -114,3 +114,26 @@ def wait_for_new_picture(page, before: str | None, timeout: float = 30_000) -> N
         "([sel, old]) => { const i = document.querySelectorAll(sel); return [...i].some(e => e.src && e.src !== old) }",
         arg=["[data-testid='stImage'] img", before], timeout=timeout,
     )
+
+
+def go_to(page, label: str) -> None:
+    """Navigate with the sidebar (keeps the session, hence the uploaded photo)."""
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=label).click()
+    page.wait_for_url(f"**/{label.replace(' ', '_')}", timeout=30_000)
+    wait_for_idle(page)
+
+
+def click_download(page, button: str, attempts: int = 3):
+    """Click a download button and return the download; a click that lands while the page is still
+    re-rendering (after the previous widget change) can be lost, so it is retried after the page settles."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError  # only with the browser extras
+
+    for attempt in range(attempts):
+        try:
+            with page.expect_download(timeout=30_000) as download_info:
+                page.get_by_role("button", name=button).click()
+            return download_info.value
+        except PlaywrightTimeoutError:
+            if attempt == attempts - 1:
+                raise
+            wait_for_idle(page)

@@ -8,33 +8,10 @@ import pytest
 from PIL import Image
 
 from tests.browser_support import (
-    ARTIFACTS, chromium_browser, require_chromium, streamlit_server, wait_for_idle, wait_for_new_picture,
+    ARTIFACTS, chromium_browser, go_to, click_download, require_chromium, streamlit_server, wait_for_idle, wait_for_new_picture,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def _go_to(page, label: str) -> None:
-    """Navigate with the sidebar (keeps the session, hence the uploaded photo)."""
-    page.get_by_test_id("stSidebarNavLink").filter(has_text=label).click()
-    page.wait_for_url(f"**/{label.replace(' ', '_')}", timeout=30_000)
-    wait_for_idle(page)
-
-
-def _download(page, button: str, attempts: int = 3):
-    """Click a download button and return the download; a click that lands while the page is still
-    re-rendering (after the previous widget change) can be lost, so it is retried after the page settles."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError  # only with the browser extras
-
-    for attempt in range(attempts):
-        try:
-            with page.expect_download(timeout=30_000) as download_info:
-                page.get_by_role("button", name=button).click()
-            return download_info.value
-        except PlaywrightTimeoutError:
-            if attempt == attempts - 1:
-                raise
-            wait_for_idle(page)
 
 
 def test_dashboard_in_a_real_browser(tmp_path, astronaut):
@@ -56,14 +33,14 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         page.screenshot(path=ARTIFACTS / "01-home.png", full_page=True)
 
         # Replace: upload a photo, wait for the result, choose transparency, download the cut-out.
-        _go_to(page, "Replace background")
+        go_to(page, "Replace background")
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(photo))
         page.get_by_text("Done: astronaut.png").wait_for(timeout=90_000)
         wait_for_idle(page)
         assert page.get_by_test_id("stImage").count() == 3
         page.get_by_test_id("stRadio").get_by_text("Transparent").click()
         wait_for_idle(page)
-        download = _download(page, "Cut-out (transparent PNG)")
+        download = click_download(page, "Cut-out (transparent PNG)")
         saved = tmp_path / download.suggested_filename
         download.save_as(saved)
         cutout = Image.open(saved)
@@ -74,7 +51,7 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         page.screenshot(path=ARTIFACTS / "02-replace.png", full_page=True)
 
         # Inspector: move the before/after slider inside the component's iframe.
-        _go_to(page, "Mask inspector")
+        go_to(page, "Mask inspector")
         frame = page.frame_locator("iframe").first
         slider = frame.locator("#compare-range")
         slider.wait_for(timeout=30_000)
@@ -92,7 +69,7 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         page.screenshot(path=ARTIFACTS / "03b-compare-networks.png", full_page=True)
 
         # Tuning: move a slider and see the preview change.
-        _go_to(page, "Refinement tuning")
+        go_to(page, "Refinement tuning")
         preview = page.get_by_test_id("stImage").filter(has_text="Refined mask (preview)").locator("img")
         before = preview.get_attribute("src")
         thumb = page.get_by_role("slider", name="Edge softness")
@@ -121,13 +98,13 @@ def test_dashboard_in_a_real_browser(tmp_path, astronaut):
         wait_for_idle(page)
         assert not flip.locator("input").is_checked()
         page.screenshot(path=ARTIFACTS / "05-network-input.png", full_page=True)
-        _go_to(page, "Mask inspector")
+        go_to(page, "Mask inspector")
         page.get_by_test_id("stSidebar").get_by_text("Network input").click()
         flip = page.get_by_test_id("stSidebar").get_by_test_id("stCheckbox").filter(has_text="Flip")
         assert not flip.locator("input").is_checked()  # the same setting on every page
 
         # A hostile file name renders as literal text: no link, no HTML, no formatting.
-        _go_to(page, "Replace background")
+        go_to(page, "Replace background")
         hostile = tmp_path / "[click](javascript:alert(1)) <b>bold **x**.png"
         Image.fromarray(astronaut[:, ::-1]).save(hostile, format="PNG")
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(hostile))
