@@ -12,9 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import streamlit as st
+
+from core.imageio import encode_image
 
 #: The shortcuts, as shown in the page's tooltip (the keys are handled in touchup_canvas.js).
 SHORTCUTS = (
@@ -57,10 +58,7 @@ _COMPONENT = st.components.v2.component(
 
 def picture_url(picture: np.ndarray, quality: int = 90) -> str:
     """uint8 HxWx3 RGB → a JPEG data URL (the canvas's picture; a few hundred kB at 1280 px)."""
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("could not encode the touch-up picture")
-    return "data:image/jpeg;base64," + base64.b64encode(encoded.tobytes()).decode("ascii")
+    return "data:image/jpeg;base64," + base64.b64encode(encode_image(picture, "jpeg", quality=quality)).decode("ascii")
 
 
 def touchup_canvas(
