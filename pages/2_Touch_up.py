@@ -5,12 +5,11 @@ import streamlit as st
 from core.composite import Background, over_checkerboard
 from core.inspection import mask_overlay
 from core.pipeline import render
-from core.touchup import edits_to_json
 from ui.engine import analyse
 from ui.layout import friendly_errors, require_photo, setup_page
 from ui.state import (
     TOUCHUP_CANVAS, TOUCHUP_DEFAULT_SIZE, TOUCHUP_MESSAGE, TOUCHUP_SIZE, TOUCHUP_SIZE_RANGE, TOUCHUP_SNAP, TOUCHUP_TOOL,
-    TOUCHUP_TOOLS, TOUCHUP_VIEW, edit_history, finish_settings, inference_settings, load_edits_file, record_stroke,
+    TOUCHUP_TOOLS, TOUCHUP_VIEW, edit_history, edits_file, finish_settings, inference_settings, load_edits_file, record_stroke,
     refine_settings, run_command,
 )
 from ui.text import md_escape
@@ -52,7 +51,7 @@ with friendly_errors():
                    "every page and download uses them.")
         stem = photo.name.rsplit(".", 1)[0] or "portrait"
         st.download_button(
-            "Save edits (.json)", data=edits_to_json(history.edits), file_name=f"{stem}-edits.json",
+            "Save edits (.json)", data=edits_file(history), file_name=f"{stem}-edits.json",
             mime="application/json", on_click="ignore", key="touchup_save", icon=":material/save:",
             help="Use them again here, or on the command line: python -m core cutout PHOTO -o OUT --edits FILE.json",
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -76,6 +78,10 @@ def test_an_erase_stroke_reaches_the_result_and_the_download_and_undo_brings_it_
         wait_for_idle(page)
         page.screenshot(path=ARTIFACTS / "touchup-02-erased.png")
         assert page.get_by_text("1 edit on astronaut.jpg").count() == 1
+        saved_edits = click_download(page, "Save edits (.json)")
+        edits = json.loads(Path(saved_edits.path()).read_text())["edits"]
+        assert [(e["mode"], e["radius"], e.get("snap", True)) for e in edits] == [("erase", 0.02, True)]
+        assert len(edits[0]["points"]) > 5  # the whole drag, sent once on release
 
         go_to(page, "Replace background")
         erased = _result_pixel(page)

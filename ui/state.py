@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,7 +23,7 @@ from core.imageio import IMAGE_SUFFIXES
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings, Segmenter
 from core.settings import Settings
-from core.touchup import MAX_EDITS_BYTES, Edit, parse_edits
+from core.touchup import MAX_EDITS_BYTES, Edit, edits_to_json, parse_edits
 from core.weights import ModelSpec
 from ui.engine import Upload, decode_upload
 from ui.text import md_escape
@@ -228,6 +229,11 @@ class EditHistory:
             self.past.append(self.edits)
             self.edits = self.future.pop()
             self.version += 1
+
+
+def edits_file(history: EditHistory) -> Callable[[], str]:
+    """A download button's data: the edit file of `history` as it is when the button is clicked (not when drawn)."""
+    return lambda: edits_to_json(history.edits)
 
 
 def edit_history(photo: Upload) -> EditHistory:

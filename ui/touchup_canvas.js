@@ -249,7 +249,12 @@ function onKey(e) {
   } else if (key === "-") {
     st.zoomAt(1 / 1.5, st.canvas.clientWidth / 2, st.canvas.clientHeight / 2);
   } else if (KEYS[key]) {
-    st.command(KEYS[key][0], KEYS[key][1]);
+    const [name, value] = KEYS[key];
+    if (name === "tool" && st.data) {  // at once, so a click right after the key already uses the new tool
+      st.data = { ...st.data, tool: value };
+      st.draw();
+    }
+    st.command(name, value);
   } else {
     return;
   }
