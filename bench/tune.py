@@ -34,25 +34,19 @@ from core.refine import STEPS, RefineSettings, RefineStep, refine, step_fields
 from core.segmentation import resize_prediction
 from core.weights import DEFAULT_MODEL, REGISTRY
 
-#: Candidate values per RefineSettings field (each a multiple of the field's step, inside its min/max). Data
-#: about search values only: the fields are searched in the order core.refine.STEPS runs their steps, and a
-#: step with no field here (matting) keeps its start values.
+#: Candidate values per RefineSettings parameter (each a multiple of the field's step, inside its min/max). Data
+#: about search values only: the steps and their switches come from core.refine.STEPS, searched in the order
+#: it runs them; a step is searched (switched off and on, then its values here) when it has values here or
+#: no parameters at all, so a step whose parameters have none (matting) keeps its start values.
 GRID: dict[str, tuple] = {
-    "edge_aware": (False, True),
     "edge_radius_pct": (0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0),
     "edge_smoothness": (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03),
-    "bilateral": (False, True),
     "bilateral_sigma_space_pct": (0.1, 0.25, 0.5, 0.75, 1.0, 1.5),  # window capped at 31 px: ~0.94 % at 800 px
     "bilateral_sigma_color": (0.05, 0.1, 0.15, 0.2, 0.3, 0.5),
-    "levels": (False, True),
     "black_point": (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6),
     "white_point": (0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0),
-    "opening": (False, True),
     "opening_size_pct": (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0),
-    "closing": (False, True),
     "closing_size_pct": (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0),
-    "main_subject": (False, True),
-    "feather": (False, True),
     "feather_sigma_pct": (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0),
 }
 #: The fields that decide each step's output (its switch, then its parameters), by step name.
@@ -62,12 +56,24 @@ STEP_OF: dict[str, str] = {field: name for name, fields in FIELDS.items() for fi
 
 
 def searched_fields() -> list[str]:
-    """The fields the search tries, in the order refine runs their steps: those of STEPS that GRID has values for."""
-    unknown = sorted(set(GRID) - set(STEP_OF))
+    """The fields the search tries, in the order refine runs their steps: each searched step's switch, then
+    its parameters that GRID has values for."""
+    unknown = sorted(set(GRID) - set(STEP_OF) | set(GRID) & set(FIELDS))
     if unknown:
-        raise SystemExit(f"bench/tune.py GRID names {', '.join(unknown)}, which no step of core.refine.STEPS "
-                         f"reads: rename or drop them (fields: {', '.join(STEP_OF)})")
-    return [field for step in STEPS for field in FIELDS[step.name] if field in GRID]
+        raise SystemExit(f"bench/tune.py GRID names {', '.join(unknown)}, which is not a parameter of a step of "
+                         f"core.refine.STEPS: rename or drop it (switches are searched without GRID values)")
+    out = []
+    for step in STEPS:
+        parameters = FIELDS[step.name][1:]
+        values = [name for name in parameters if name in GRID]
+        if values or not parameters:
+            out += [step.name, *values]
+    return out
+
+
+def grid_values(name: str) -> tuple:
+    """The candidate values of a searched field: off and on for a step's switch, else GRID's."""
+    return (False, True) if name in FIELDS else GRID[name]
 
 
 def step_key(settings: RefineSettings, step: RefineStep) -> tuple:
@@ -125,7 +131,7 @@ class StagedScorer:
 def candidates(s: RefineSettings, name: str) -> list[RefineSettings]:
     """Valid settings that differ from s in `name`, one per grid value (a size also switches its step on)."""
     out = []
-    for value in GRID[name]:
+    for value in grid_values(name):
         if name == "black_point" and value >= s.white_point or name == "white_point" and value <= s.black_point:
             continue
         switch = {} if name == STEP_OF[name] else {STEP_OF[name]: True}
