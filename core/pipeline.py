@@ -17,7 +17,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from core.combine import CombinedSegmenter
+from core.combine import CombinedSegmenter, disagreement
 from core.composite import Background, mask_image
 from core.finishing import FinishSettings, finish
 from core.imageio import DecodedImage, decode_image, encode_image
@@ -25,6 +25,7 @@ from core.limits import pixel_limits
 from core.refine import FULL_RESOLUTION_STEPS, WORKING_STEPS, RefineSettings, refine
 from core.segmentation import InferenceSettings, Segmenter, resize_prediction
 from core.touchup import Edit, apply_edits
+from core.triage import needs_a_look
 
 STAGES = ("decode", "preprocess", "inference", "resize", "refine", "composite", "encode")
 OutputKind = Literal["mask", "cutout", "composite"]
@@ -64,19 +65,33 @@ class StageTimer:
         return sum(self.seconds.values())
 
 
-def predict(
+def network_output(
     image: np.ndarray, segmenter: Segmenter | CombinedSegmenter, timer: StageTimer | None = None,
     inference: InferenceSettings | None = None,
-) -> np.ndarray:
-    """image: uint8 HxWx3 → float32 h×w (network resolution) in [0, 1]: the network output (cacheable, small).
+) -> tuple[np.ndarray, float | None]:
+    """image: uint8 HxWx3 → (the network output, float32 h×w (network resolution) in [0, 1]; the disagreement of
+    its mirrored views, `core.combine.disagreement`, None without a mirrored pass).
 
-    `inference` (default: the model's own) sets the border padding, the mirrored pass and the input size.
+    `inference` (default: the model's own) sets the border padding, the mirrored pass and the input size. A
+    combination reports its portrait network's disagreement, the one its Decision reads.
     """
     timer = timer or StageTimer()
     with timer.stage("preprocess"):
         batch = segmenter.prepare(image, inference)
     with timer.stage("inference"):
-        return segmenter.infer(batch, image.shape[:2], inference)
+        if isinstance(segmenter, CombinedSegmenter):
+            output = segmenter.run(batch, image.shape[:2])
+            return output.prediction, output.decision.disagreement
+        views = segmenter.infer_views(batch, image.shape[:2], inference)
+        return segmenter.join_views(views), (disagreement(*views)[0] if len(views) == 2 else None)
+
+
+def predict(
+    image: np.ndarray, segmenter: Segmenter | CombinedSegmenter, timer: StageTimer | None = None,
+    inference: InferenceSettings | None = None,
+) -> np.ndarray:
+    """image: uint8 HxWx3 → float32 h×w (network resolution) in [0, 1]: the network output (cacheable, small)."""
+    return network_output(image, segmenter, timer, inference)[0]
 
 
 def alpha_from_prediction(
@@ -161,6 +176,7 @@ class ProcessResult:
     output: np.ndarray
     encoded: bytes
     timer: StageTimer
+    needs_a_look: float  # core.triage: in [0, 1], higher = more likely a bad cut
 
 
 def process(
@@ -189,7 +205,7 @@ def process(
         decoded = decode_image(source)
     if settings == "model":
         settings = RefineSettings.for_model(segmenter.spec)
-    prediction = predict(decoded.rgb, segmenter, timer, inference)
+    prediction, views_disagree = network_output(decoded.rgb, segmenter, timer, inference)
     raw, alpha = alpha_from_prediction(
         prediction, decoded.rgb.shape[:2], settings, decoded.alpha, timer, decoded.rgb, edits
     )
@@ -197,4 +213,4 @@ def process(
         output = render(decoded.rgb, alpha, kind, background, finishing)
     with timer.stage("encode"):
         encoded = encode_image(output, fmt)
-    return ProcessResult(decoded, raw, alpha, output, encoded, timer)
+    return ProcessResult(decoded, raw, alpha, output, encoded, timer, needs_a_look(prediction, views_disagree))
