@@ -11,6 +11,9 @@ dashboard (one photo only).
 from __future__ import annotations
 
 import argparse
+import csv
+import dataclasses
+import io
 import os
 import sys
 import time
@@ -25,6 +28,7 @@ from core.output import (
     FolderLock, check_not_input, check_output_folder, check_readable_file, output_names, same_file, write_atomic,
 )
 from core.pipeline import OutputKind, process
+from core.presets import read_preset
 from core.finishing import FinishSettings
 from core.refine import RefineSettings
 from core.segmentation import DEVICE_CHOICES, InferenceSettings, Segmenter, get_segmenter
@@ -72,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="device (default: auto = CUDA, MPS, CPU)")
         sub.add_argument("--no-refine", action="store_true", help="write the raw network mask, skipping all refinement")
         sub.add_argument(
+            "--preset", type=Path, metavar="PRESET.json",
+            help="a recipe saved on the dashboard's Tuning page ('Save these settings'); options given here override it",
+        )
+        sub.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist as they are (a re-run does only what is missing)")
+        sub.add_argument("--report", type=Path, metavar="REPORT.csv",
+                         help="write one line per photo: input, output, status, error, seconds, needs-a-look score")
+        sub.add_argument(
             "--edits", type=Path, metavar="EDITS.json",
             help="touch-up edits saved from the dashboard's Touch-up page (one photo only, not a folder)",
         )
@@ -115,8 +126,11 @@ def _given(cls: type[Settings], args: argparse.Namespace) -> dict[str, bool | fl
     return {spec.name: getattr(args, spec.name) for spec in cls.field_specs() if getattr(args, spec.name) is not None}
 
 
-def _settings_from_args(cls: type[S], args: argparse.Namespace) -> S:
-    """The settings for --model: the values measured best for it, with the options given on the command line."""
+def _settings_from_args(cls: type[S], args: argparse.Namespace, preset: dict[type[Settings], Settings]) -> S:
+    """The settings for --model: the preset's when it holds this group, else the values measured best for the
+    model; then the options given on the command line."""
+    if cls in preset:
+        return dataclasses.replace(preset[cls], **_given(cls, args))
     return cls.for_model(get_spec(args.model), **_given(cls, args))
 
 
@@ -202,6 +216,32 @@ def _read_edits(path: Path | None, folder_mode: bool) -> tuple[Edit, ...]:
         raise PortraitStudioError(f"{path}: {exc}") from None
 
 
+def _check_report(path: Path, source: Path, folder_mode: bool) -> None:
+    """Refuse, before any work, a report that would overwrite an input or cannot be written."""
+    if path.suffix.lower() != ".csv":
+        raise PortraitStudioError(f"{path}: the report is a CSV file; name it with .csv (e.g. report.csv).")
+    inputs = [p for p in source.iterdir() if p.is_file()] if folder_mode else [source]
+    check_not_input(path, inputs)
+    if path.is_dir():
+        raise PortraitStudioError(f"{path} is a folder: --report names a file (e.g. {path / 'report.csv'}).")
+    folder = next((p for p in path.absolute().parents if p.exists()), None)
+    if folder is not None and not os.access(folder, os.W_OK):
+        raise PortraitStudioError(f"{folder} cannot be written to: choose a report file in a folder you can write to.")
+
+
+REPORT_COLUMNS = ("input", "output", "status", "error", "seconds", "needs_a_look")
+
+
+def _write_report(path: Path, rows: list[dict]) -> None:
+    """The report CSV (REPORT_COLUMNS), written atomically like every output."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=REPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
 def _check_output_file(path: Path, kind: OutputKind, background: Background | None) -> None:
     """Refuse, before any work, an output file that cannot be written: unknown suffix, transparency as JPEG,
     a folder that cannot be written into."""
@@ -231,10 +271,17 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
             check_readable_file(args.input)
             check_not_input(args.output, [args.input])
         set_pixel_limits(args.max_megapixels, args.working_megapixels)
-        settings = None if args.no_refine else _settings_from_args(RefineSettings, args)
-        finishing = _settings_from_args(FinishSettings, args)
+        preset = read_preset(args.preset) if args.preset else {}
+        settings = None if args.no_refine else _settings_from_args(RefineSettings, args, preset)
+        finishing = _settings_from_args(FinishSettings, args, preset)
         inference = None
         if get_spec(args.model).members:
+            if InferenceSettings in preset:
+                raise PortraitStudioError(
+                    f"{args.preset} holds network-input settings, which apply to one network, and '{args.model}' shows "
+                    f"the photo to each of its networks the way measured best for it. Add --model u2netp or "
+                    f"--model modnet (the network the preset was saved with)."
+                )
             if _given(InferenceSettings, args):
                 options = ", ".join(
                     _option(("no_" if value is False else "") + name) for name, value in _given(InferenceSettings, args).items()
@@ -244,9 +291,11 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
                     f"each of its networks the way measured best for it. Add --model u2netp or --model modnet to use them."
                 )
         else:
-            inference = _settings_from_args(InferenceSettings, args)
+            inference = _settings_from_args(InferenceSettings, args, preset)
         background = Background.parse(args.background, _read_background) if args.command == "replace" else None
         edits = _read_edits(args.edits, folder_mode)
+        if args.report is not None:
+            _check_report(args.report, args.input, folder_mode)
         if not folder_mode:
             _check_output_file(args.output, KINDS[args.command], background)
         elif args.output.exists() and not args.output.is_dir():
@@ -256,8 +305,10 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         print(f"error: {exc}", file=stderr)
         return 2
     options = {"settings": settings, "finishing": finishing, "inference": inference, "background": background, "edits": edits}
+    run_options = {"skip_existing": args.skip_existing, "report": args.report}
     if not folder_mode:
-        return _process_all(_jobs(args.input, args.output), segmenter, KINDS[args.command], options, stdout, stderr, folder=False)
+        return _process_all(_jobs(args.input, args.output), segmenter, KINDS[args.command], options, stdout, stderr,
+                            folder=False, **run_options)
     try:
         args.output.mkdir(parents=True, exist_ok=True)
         jobs = _jobs(args.input, args.output)
@@ -265,7 +316,7 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
             print(f"error: no images ({', '.join(IMAGE_SUFFIXES)}) in {args.input}", file=stderr)
             return 1
         with FolderLock(args.output):
-            return _process_all(jobs, segmenter, KINDS[args.command], options, stdout, stderr, folder=True)
+            return _process_all(jobs, segmenter, KINDS[args.command], options, stdout, stderr, folder=True, **run_options)
     except OSError as exc:
         print(f"error: cannot write into {args.output}: {exc.strerror or exc}", file=stderr)
         return 1
@@ -274,21 +325,37 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         return 1
 
 
-def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, options: dict, stdout, stderr, folder: bool) -> int:
+def _process_all(
+    jobs, segmenter: Segmenter, kind: OutputKind, options: dict, stdout, stderr, folder: bool,
+    skip_existing: bool = False, report: Path | None = None,
+) -> int:
     """Process every (source, target) job with `options` (process() keyword arguments); 1 if any failed, 130 on Ctrl-C.
 
     Each result is written atomically (`core.output.write_atomic`); the closing count is of files written.
+    `skip_existing` leaves a target that exists alone; `report` receives one row per job (also after Ctrl-C).
     """
     written: list[Path] = []
+    skipped: list[Path] = []
+    rows: list[dict] = []
     failures = 0
     bar = ProgressLine(stderr, "images") if folder else None
     try:
         for index, (source, target) in enumerate(jobs, start=1):
             start = time.perf_counter()
+            row = {"input": str(source), "output": str(target), "status": "", "error": "", "seconds": "", "needs_a_look": ""}
+            rows.append(row)
+            if skip_existing and target.exists():
+                skipped.append(source)
+                row["status"] = "skipped (exists)"
+                if bar is not None:
+                    bar.update(index, len(jobs), source.name)
+                continue
             try:
                 result = process(str(source), segmenter, kind=kind, fmt=format_from_suffix(target), **options)
                 write_atomic(target, result.encoded)
                 written.append(source)
+                row.update(status="written", seconds=f"{time.perf_counter() - start:.3f}",
+                           needs_a_look=f"{result.needs_a_look:.4f}")
                 status = f"{source.name} -> {target} ({time.perf_counter() - start:.2f} s)"
                 for note in result.decoded.notes:
                     status += f"; note: {note}"
@@ -299,6 +366,7 @@ def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, options: dict, st
             except Exception as exc:  # report it and keep going over a folder, no traceback
                 failures += 1
                 reason = str(exc) if isinstance(exc, PortraitStudioError) else f"unexpected {type(exc).__name__}: {exc}"
+                row.update(status="failed", error=reason, seconds=f"{time.perf_counter() - start:.3f}")
                 if bar is None:  # one file: nothing was skipped, it failed
                     print(f"error: {reason}", file=stderr)
                     continue
@@ -309,16 +377,28 @@ def _process_all(jobs, segmenter: Segmenter, kind: OutputKind, options: dict, st
     except KeyboardInterrupt:
         if bar is not None:
             bar.clear()
-        missing = [source.name for source, _ in jobs if source not in written]
+        if report is not None:
+            if rows and not rows[-1]["status"]:
+                rows[-1]["status"] = "interrupted"
+            done = {row["input"] for row in rows}
+            rows += [{"input": str(s), "output": str(t), "status": "not started", "error": "", "seconds": "",
+                      "needs_a_look": ""} for s, t in jobs if str(s) not in done]
+            _write_report(report, rows)
+        missing = [source.name for source, _ in jobs if source not in written and source not in skipped]
         listed = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         print(
             f"interrupted: {len(written)} of {len(jobs)} images written to {jobs[0][1].parent}; not written: {listed}",
             file=stderr,
         )
         return 130
+    if report is not None:
+        _write_report(report, rows)
     if bar is not None:
         bar.close()
-        print(f"{len(written)} of {len(jobs)} images written to {jobs[0][1].parent}", file=stdout)
+        left = f"; {len(skipped)} already there, left as they were" if skipped else ""
+        print(f"{len(written)} of {len(jobs)} images written to {jobs[0][1].parent}{left}", file=stdout)
+    elif skipped:
+        print(f"{jobs[0][1]} already exists: left as it was (--skip-existing)", file=stdout)
     return 1 if failures else 0
 
 

@@ -10,6 +10,7 @@ from core.errors import PortraitStudioError
 from core.finishing import FinishSettings
 from core.pipeline import StageTimer, render
 from core.refine import RefineSettings
+from core.presets import preset_from_json, preset_to_json
 from ui.engine import PREVIEW_SIDE, analyse, download_bytes
 from ui.layout import friendly_errors, require_photo, settings_widgets, setup_page
 from ui.state import (
@@ -20,8 +21,6 @@ from ui.state import (
     current_edits,
     finish_settings,
     inference_settings,
-    preset_from_json,
-    preset_to_json,
     refine_settings,
 )
 from ui.text import md_escape
@@ -49,7 +48,7 @@ def load_preset() -> None:
     except PortraitStudioError as exc:
         st.session_state["preset_message"] = ("error", f"Could not load {upload.name}: {exc}")
     else:
-        for settings in loaded:
+        for settings in loaded.values():
             apply_settings(settings)
         st.session_state["preset_message"] = ("success", f"Loaded preset {upload.name}.")
 

@@ -941,3 +941,22 @@ def test_a_bad_edits_file_says_what_is_wrong_and_changes_nothing(astronaut_png):
     assert_no_exception(upload(at, "junk.json", b"not json", "application/json", key="touchup_load"))
     assert "not valid JSON" in texts(at.error)
     assert _history(at).edits == loaded
+
+
+# -------------------------------------------------------------------------------- recipes travel
+
+
+def test_the_same_preset_gives_byte_identical_files_from_the_dashboard_and_the_cli(tuning, media, astronaut_png, tmp_path):
+    from core.cli import run
+    from core.presets import preset_to_json
+
+    preset = preset_to_json(RefineSettings(feather_sigma_pct=0.5, black_point=0.2), FinishSettings(decontaminate_strength=0.5))
+    at = assert_clean(upload(tuning, "recipe.json", preset.encode(), "application/json", key="preset_upload"))
+    assert_clean(go(at, REPLACE))
+    buttons = {b.key: b for b in at.get("download_button")}
+    (tmp_path / "recipe.json").write_text(preset)
+    (tmp_path / "astronaut.png").write_bytes(astronaut_png)
+    for key, command, name in (("download_mask", "mask", "m.png"), ("download_cutout", "cutout", "c.png")):
+        status = run([command, str(tmp_path / "astronaut.png"), "-o", str(tmp_path / name), "--preset", str(tmp_path / "recipe.json")])
+        assert status == 0
+        assert media.download(buttons[key]) == (tmp_path / name).read_bytes(), key

@@ -189,3 +189,70 @@ def test_bad_edits_are_usage_errors_before_any_work(photo, tmp_path, monkeypatch
     status, _, err = _cli("mask", folder, "-o", tmp_path / "out", "--edits", bad)
     assert status == 2 and "--edits belongs to one photo" in err
     assert not (tmp_path / "m.png").exists() and not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------ recipes
+
+
+def _preset(tmp_path, **groups) -> "Path":
+    from core.presets import preset_to_json
+
+    path = tmp_path / "preset.json"
+    path.write_text(preset_to_json(*groups.values()))
+    return path
+
+
+def test_a_preset_sets_the_recipe_and_options_override_it(photo, tmp_path, default_segmenter):
+    from core.finishing import FinishSettings
+
+    tuned = RefineSettings(feather_sigma_pct=0.6, matting=False, black_point=0.3)
+    preset = _preset(tmp_path, refine=tuned, finish=FinishSettings(decontaminate=False))
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "p.png", "--preset", preset)
+    assert status == 0, err
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "p.png")), _library_mask(photo, default_segmenter, tuned))
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "o.png", "--preset", preset, "--feather-sigma-pct", "0.2")
+    assert status == 0, err
+    overridden = RefineSettings(feather_sigma_pct=0.2, matting=False, black_point=0.3)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "o.png")), _library_mask(photo, default_segmenter, overridden))
+
+
+def test_bad_presets_are_usage_errors_that_name_the_setting(photo, tmp_path):
+    from core.segmentation import InferenceSettings
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"refine": {"feather_sigma_pct": 9}}')
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--preset", bad)
+    assert status == 2 and "bad.json" in err and "feather_sigma_pct" in err and "Traceback" not in err
+    single = _preset(tmp_path, inference=InferenceSettings(flip=False))
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--preset", single)
+    assert status == 2 and "network-input settings" in err and "--model u2netp" in err
+    status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--preset", tmp_path / "none.json")
+    assert status == 2 and "none.json" in err
+
+
+def test_skip_existing_and_the_report(photo, tmp_path, monkeypatch):
+    import csv
+
+    import core.cli
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(photo, folder / "a.jpg")
+    shutil.copy(photo, folder / "b.jpg")
+    (folder / "broken.jpg").write_bytes(b"not a photo")
+    out, report = tmp_path / "out", tmp_path / "report.csv"
+    status, _, err = _cli("mask", folder, "-o", out, "--report", report)
+    assert status == 1 and "skipped broken.jpg" in err
+    rows = list(csv.DictReader(report.open()))
+    assert [r["input"].rsplit("/", 1)[1] for r in rows] == ["a.jpg", "b.jpg", "broken.jpg"]
+    assert [r["status"] for r in rows] == ["written", "written", "failed"]
+    assert rows[0]["output"].endswith("a.png") and float(rows[0]["seconds"]) > 0 and 0 <= float(rows[0]["needs_a_look"]) <= 1
+    assert rows[2]["error"] and rows[2]["needs_a_look"] == ""
+    (folder / "broken.jpg").unlink()
+    monkeypatch.setattr(core.cli, "process", lambda *a, **k: pytest.fail("processed a photo whose output exists"))
+    status, stdout, err = _cli("mask", folder, "-o", out, "--skip-existing", "--report", report)
+    assert status == 0, err
+    assert "0 of 2 images written" in stdout and "2 already there" in stdout
+    assert [r["status"] for r in csv.DictReader(report.open())] == ["skipped (exists)"] * 2
+    status, _, err = _cli("mask", folder, "-o", out, "--report", folder / "a.jpg")
+    assert status == 2 and "report is a CSV file" in err

@@ -252,3 +252,26 @@ def test_ctrl_c_ends_a_folder_run_with_a_summary_and_130(folder, tmp_path):
     written = int(summary[0].split("interrupted: ")[1].split(" of")[0])
     assert 1 <= written < 12 and len([n for n in os.listdir(out) if n.endswith(".png")]) == written
     assert not (out / LOCK_NAME).exists()
+
+
+def test_sigkill_mid_folder_then_skip_existing_completes_the_run(folder, tmp_path):
+    for index in range(3, 8):
+        shutil.copy(folder / "p0.jpg", folder / f"p{index}.jpg")
+    out = tmp_path / "out"
+    process = _spawn("mask", folder, "-o", out, *FAST)
+    deadline = time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline and not any(
+        name.endswith(".png") and not name.startswith(".") for name in (os.listdir(out) if out.exists() else [])
+    ):
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    finals = sorted(n for n in os.listdir(out) if not n.startswith("."))
+    assert 1 <= len(finals) < 8 and all(_complete_png(out / n) for n in finals)  # no half-written final name
+    before = {n: (out / n).stat().st_mtime_ns for n in finals}
+    status, stdout, err = _cli("mask", folder, "-o", out, *FAST, "--skip-existing", "--report", tmp_path / "r.csv")
+    assert status == 0, err
+    assert f"{8 - len(finals)} of 8 images written" in stdout and f"{len(finals)} already there" in stdout
+    assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == [f"p{i}.png" for i in range(8)]
+    assert all((out / n).stat().st_mtime_ns == t for n, t in before.items())  # left as they were
+    assert not [n for n in os.listdir(out) if n.endswith(PART_SUFFIX)]  # the killed run's temporary file is gone

@@ -7,7 +7,6 @@ a page switch; every page reads the same values through the functions below.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from core.composite import Background, parse_color
 from core.errors import PortraitStudioError, SettingsError
 from core.finishing import FinishSettings
 from core.imageio import IMAGE_SUFFIXES
+from core.presets import PRESET_GROUPS
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings, Segmenter
 from core.settings import Settings
@@ -30,7 +30,6 @@ from ui.text import md_escape
 
 S = TypeVar("S", bound=Settings)
 MAX_UPLOAD_MB = 50
-MAX_PRESET_BYTES = 64 * 1024  # a preset is under 2 kB  # keep in step with server.maxUploadSize in .streamlit/config.toml
 UPLOAD_TYPES = [suffix.lstrip(".") for suffix in IMAGE_SUFFIXES]
 SAMPLE_PATH = Path(__file__).resolve().parent.parent / "assets" / "astronaut.jpg"
 
@@ -84,9 +83,8 @@ def load_sample() -> Upload:
     return Upload.from_bytes(SAMPLE_PATH.name, SAMPLE_PATH.read_bytes())
 
 
-SETTINGS_PREFIXES: dict[type[Settings], str] = {
-    InferenceSettings: "inference", RefineSettings: "refine", FinishSettings: "finish",
-}
+#: Each settings class's prefix in widget keys: its group's name in preset files.
+SETTINGS_PREFIXES: dict[type[Settings], str] = {cls: name for name, cls in PRESET_GROUPS.items()}
 
 
 def settings_key(cls: type[Settings], name: str) -> str:
@@ -154,35 +152,6 @@ def inference_settings(segmenter: Segmenter | CombinedSegmenter) -> InferenceSet
     if isinstance(segmenter, CombinedSegmenter):
         return None
     return current_settings(InferenceSettings, segmenter.spec)
-
-
-def preset_to_json(*settings: Settings) -> str:
-    """A preset file's text: each settings group under its prefix ('inference', 'refine', 'finish')."""
-    return json.dumps({SETTINGS_PREFIXES[type(s)]: s.to_dict() for s in settings}, indent=2)
-
-
-def preset_from_json(text: bytes | str) -> list[Settings]:
-    """One settings object per group the preset file holds, in SETTINGS_PREFIXES order (missing fields take
-    their defaults; a group the file lacks, e.g. the network input of a preset saved with a combination, is
-    left as it is); a flat object (older presets) holds refinement settings only.
-
-    Raises SettingsError for anything else: a file over MAX_PRESET_BYTES, text that is not JSON (or nests
-    deeper than the parser allows), an unknown setting, or a value out of its range (named, with the range).
-    """
-    if len(text) > MAX_PRESET_BYTES:
-        raise SettingsError(
-            f"the file is {len(text) // 1024} kB; a preset is a small JSON file (at most {MAX_PRESET_BYTES // 1024} kB) "
-            f"saved with 'Save preset'."
-        )
-    try:
-        data = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8 are ValueErrors
-        reason = "it nests too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise SettingsError(f"it is not a Portrait Studio preset (not readable JSON: {reason}).") from None
-    groups = {prefix: cls for cls, prefix in SETTINGS_PREFIXES.items()}
-    if not (isinstance(data, dict) and data and set(data) <= set(groups)):
-        data = {"refine": data}
-    return [cls.from_dict(data[prefix]) for prefix, cls in groups.items() if prefix in data]
 
 
 def background_choice() -> Background:
