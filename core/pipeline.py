@@ -191,18 +191,19 @@ def process(
     inference: InferenceSettings | None = None,
     timer: StageTimer | None = None,
     edits: Sequence[Edit] = (),
+    name: str | None = None,
 ) -> ProcessResult:
     """File bytes or path in → encoded output bytes out, every stage timed.
 
     settings: "model" (the refinement measured best for the segmenter's model), a RefineSettings, or None
     (the raw mask, no refinement); inference None: the model's own network input; `timer` (default: a new
     StageTimer) receives the stages' times, so a caller can time them its own way; `edits`: touch-up edits
-    (core.touchup). Raises
+    (core.touchup); `name`: what error messages call the photo (default: its path). Raises
     PortraitStudioError on bad input.
     """
     timer = StageTimer() if timer is None else timer
     with timer.stage("decode"):
-        decoded = decode_image(source)
+        decoded = decode_image(source, name=name)
     if settings == "model":
         settings = RefineSettings.for_model(segmenter.spec)
     prediction, views_disagree = network_output(decoded.rgb, segmenter, timer, inference)

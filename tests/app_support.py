@@ -18,6 +18,7 @@ REPLACE = "pages/1_Replace_background.py"
 TOUCHUP = "pages/2_Touch_up.py"
 INSPECT = "pages/3_Mask_inspector.py"
 TUNING = "pages/4_Refinement_tuning.py"
+BATCH = "pages/5_Batch.py"
 TIMEOUT = 60
 
 

@@ -38,6 +38,7 @@ from core.finishing import FinishSettings
 from ui.text import md_escape
 from tests.app_support import (
     INSPECT,
+    BATCH,
     REPLACE,
     TOUCHUP,
     TUNING,
@@ -960,3 +961,51 @@ def test_the_same_preset_gives_byte_identical_files_from_the_dashboard_and_the_c
         status = run([command, str(tmp_path / "astronaut.png"), "-o", str(tmp_path / name), "--preset", str(tmp_path / "recipe.json")])
         assert status == 0
         assert media.download(buttons[key]) == (tmp_path / name).read_bytes(), key
+
+
+# ------------------------------------------------------------------------------------------- Batch
+
+
+def _batch_uploads(astronaut_rgb) -> list[tuple[str, bytes, str]]:
+    """Five photos and a ZIP of three, one of them broken."""
+    import zipfile
+
+    photos = [(f"p{i}.jpg", encode(np.roll(astronaut_rgb, 50 * i, axis=1), "JPEG", quality=90), "image/jpeg") for i in range(5)]
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("shoot/z0.jpg", encode(astronaut_rgb[:, ::-1], "JPEG", quality=90))
+        zipped.writestr("shoot/z1.png", encode(synthetic_portrait(seed=3), "PNG"))
+        zipped.writestr("shoot/broken.jpg", b"\xff\xd8 this is not a photo")
+    return photos + [("shoot.zip", archive.getvalue(), "application/zip")]
+
+
+def test_batch_processes_uploads_and_zips_sorts_worst_first_and_downloads_one_zip(media, astronaut_rgb):
+    import zipfile
+
+    at = new_app()
+    at.default_timeout = 300
+    assert_clean(go(at, BATCH))
+    assert_clean(at.file_uploader(key="batch_upload").set_value(_batch_uploads(astronaut_rgb)).run())
+    assert "8 in the batch: 0 done, 0 could not be used, 8 to go" in texts(at.caption)
+    assert_no_exception(at.button(key="batch_start").click().run())
+    assert "8 in the batch: 7 done, 1 could not be used, 0 to go" in texts(at.caption)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "broken.jpg" in errors[0] and "/tmp" not in errors[0]
+    names = [m.value.strip("*") for m in at.markdown if m.value.startswith("**") and m.value.endswith("**")]
+    assert names[0] == "shoot.zip/shoot/broken.jpg" and len(names) == 8  # the failure first, then worst first
+    scores = [float(re.search(r"score \*\*([\d.]+)", m.value).group(1)) for m in at.markdown if "Needs-a-look score" in m.value]
+    assert len(scores) == 7 and scores == sorted(scores, reverse=True)
+    assert len(at.image) == 14  # a result and a mask thumbnail per photo
+    # the ZIP: masks and results only, named after the inputs
+    assert_no_exception(at.multiselect(key="batch_kinds").set_value(["result", "mask"]).run())
+    assert_no_exception(at.button(key="batch_zip").click().run())
+    archive = zipfile.ZipFile(io.BytesIO(media.download(at.get("download_button")[0])))
+    listed = sorted(archive.namelist())
+    assert len(listed) == 14 and "masks/p0-mask.png" in listed and "results/z1-result.png" in listed
+    assert not any(name.startswith("cutouts/") for name in listed)
+    # the worst-scored photo opens on the Touch-up page as the current photo
+    worst = names[1]
+    touch = next(b for b in at.button if b.key.startswith("batch_touch_"))
+    assert_no_exception(touch.click().run())
+    assert at.session_state["photo"].name == worst.rsplit("/", 1)[-1]
+    assert at.title[0].value == "Touch-up"
