@@ -16,7 +16,7 @@ from ui.text import md_escape
 KIND_LABELS = {"result": "Results", "cutout": "Cut-outs (transparent PNG)", "mask": "Masks"}
 #: From this needs-a-look score on, a photo gets the badge (about the worst tenth of the dev sets' cuts).
 BADGE_FROM = 0.5
-COLUMNS = 4
+COLUMNS = 3
 
 segmenter = setup_page("Batch")
 session = batch_session()
@@ -24,8 +24,11 @@ batch = session.batch
 
 
 def add_files() -> None:
-    files = st.session_state.get("batch_upload") or []
-    batch.add_uploads((file.name, file.getvalue()) for file in files)
+    """Add the files new to the upload box (removing one from the box does not remove it from the batch)."""
+    added: set[str] = st.session_state.setdefault("batch_added", set())
+    new = [file for file in st.session_state.get("batch_upload") or [] if file.file_id not in added]
+    batch.add_uploads((file.name, file.getvalue()) for file in new)
+    added.update(file.file_id for file in new)
 
 
 def start() -> None:

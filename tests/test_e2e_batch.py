@@ -1,0 +1,70 @@
+"""End to end in real headless Chromium: the Batch page with `streamlit run app.py` (the streamed ZIP route)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from urllib.parse import urljoin, urlparse
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.browser_support import ARTIFACTS, chromium_browser, go_to, require_chromium, streamlit_server, wait_for_idle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_a_batch_of_photos_and_a_zip_in_a_real_browser(tmp_path, astronaut):
+    require_chromium()
+    files = []
+    for index in range(5):
+        path = tmp_path / f"p{index}.jpg"
+        Image.fromarray(np.roll(astronaut, 50 * index, axis=1)).save(path, quality=90)
+        files.append(path)
+    archive = tmp_path / "shoot.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(files[0], "shoot/z0.jpg")
+        zipped.writestr("shoot/z1.png", (lambda b: (Image.fromarray(astronaut[:, ::-1]).save(b, "PNG"), b.getvalue())[1])(io.BytesIO()))
+        zipped.writestr("shoot/broken.jpg", b"\xff\xd8 not a photo")
+    files.append(archive)
+    with streamlit_server("app.py") as server, chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        errors: list[str] = []
+        outside: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("request", lambda request: urlparse(request.url).hostname not in ("127.0.0.1", None)
+                and not request.url.startswith("data:") and outside.append(request.url))
+        page.goto(server.url)
+        wait_for_idle(page)
+        go_to(page, "Batch")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files([str(f) for f in files])
+        page.get_by_text("8 in the batch").wait_for(timeout=60_000)
+        wait_for_idle(page)
+        page.get_by_role("button", name="Start").click()
+        page.get_by_text("8 in the batch: 7 done, 1 could not be used, 0 to go").wait_for(timeout=300_000)
+        wait_for_idle(page)
+        page.screenshot(path=ARTIFACTS / "batch-01-grid.png", full_page=True)
+        assert page.get_by_text("Needs-a-look score").count() == 7
+        assert page.get_by_text("Could not be used: ").count() == 1
+
+        page.get_by_role("button", name="Make the ZIP").click()
+        link = page.get_by_role("link", name="Download portrait-studio-batch.zip")
+        link.wait_for(timeout=60_000)
+        response = page.request.get(urljoin(server.url, link.get_attribute("href")))
+        assert response.status == 200 and "attachment" in response.headers["content-disposition"]
+        listed = sorted(zipfile.ZipFile(io.BytesIO(response.body())).namelist())
+        assert len(listed) == 21 and "cutouts/z1-cutout.png" in listed and "masks/p4-mask.png" in listed
+        assert page.request.get(server.url + "/batch-download/not-a-token/portrait-studio-batch.zip").status == 404
+
+        names = [t for t in page.locator("strong").all_text_contents() if t.endswith((".jpg", ".png"))]
+        assert len(names) == 8 and names[0].endswith("broken.jpg")  # the failure first, then the worst-scored
+        worst = names[1]
+        page.get_by_role("button", name="Touch up").first.click()
+        page.wait_for_url("**/Touch_up", timeout=60_000)
+        wait_for_idle(page)
+        page.locator("canvas.ps-canvas").wait_for(timeout=60_000)
+        assert page.get_by_text(f"0 edits on {worst.rsplit('/', 1)[-1]}").count() == 1
+        page.screenshot(path=ARTIFACTS / "batch-02-touchup.png")
+        assert not errors, errors
+        assert not outside, outside
