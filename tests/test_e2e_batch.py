@@ -68,3 +68,33 @@ def test_a_batch_of_photos_and_a_zip_in_a_real_browser(tmp_path, astronaut):
         page.screenshot(path=ARTIFACTS / "batch-02-touchup.png")
         assert not errors, errors
         assert not outside, outside
+
+
+def test_cancel_stops_after_the_current_photo_and_keeps_what_is_done(tmp_path, astronaut):
+    require_chromium()
+    files = []
+    for index in range(8):
+        path = tmp_path / f"c{index}.jpg"
+        Image.fromarray(np.roll(astronaut, 30 * index, axis=0)).save(path, quality=90)
+        files.append(str(path))
+    with streamlit_server("app.py") as server, chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(server.url)
+        wait_for_idle(page)
+        go_to(page, "Batch")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(files)
+        page.get_by_text("8 in the batch").wait_for(timeout=60_000)
+        wait_for_idle(page)
+        page.get_by_role("button", name="Start").click()
+        page.get_by_text("2 of 8 · now").wait_for(timeout=120_000)  # two photos done, the third running
+        page.get_by_role("button", name="Cancel").click()
+        wait_for_idle(page)
+        caption = page.get_by_text("8 in the batch:").text_content()
+        done = int(caption.split(": ")[1].split(" done")[0])
+        assert 2 <= done < 8 and f"{8 - done} to go" in caption
+        assert page.get_by_text("Needs-a-look score").count() == done
+        page.wait_for_timeout(4000)  # nothing runs on after Cancel
+        assert page.get_by_text("8 in the batch:").text_content() == caption
+        page.screenshot(path=ARTIFACTS / "batch-03-cancelled.png", full_page=True)
+        page.get_by_role("button", name="Go on").click()
+        page.get_by_text("8 in the batch: 8 done, 0 could not be used, 0 to go").wait_for(timeout=300_000)
