@@ -137,3 +137,23 @@ def click_download(page, button: str, attempts: int = 3):
             if attempt == attempts - 1:
                 raise
             wait_for_idle(page)
+
+
+@dataclass
+class PageProblems:
+    """What a page did wrong while a test drove it: script errors, and requests that left 127.0.0.1."""
+
+    errors: list[str]
+    outside: list[str]
+
+
+def watch_page(page) -> PageProblems:
+    """Record `page`'s script errors and every request to an address other than 127.0.0.1 (nothing may leave
+    the machine; data: URLs are not requests to anywhere)."""
+    from urllib.parse import urlparse
+
+    problems = PageProblems([], [])
+    page.on("pageerror", lambda exc: problems.errors.append(str(exc)))
+    page.on("request", lambda request: urlparse(request.url).hostname not in ("127.0.0.1", None)
+            and not request.url.startswith("data:") and problems.outside.append(request.url))
+    return problems

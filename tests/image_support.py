@@ -71,3 +71,13 @@ def swapped_primaries_icc() -> bytes:
     r, g = tags[b"rXYZ"], tags[b"gXYZ"]
     data[r + 4:r + 12], data[g + 4:g + 12] = data[g + 4:g + 12], data[r + 4:r + 12]
     return bytes(data).replace("sRGB".encode("utf-16-be"), "Swap".encode("utf-16-be"))
+
+
+def red_subject_blue_background(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """A red left half (the subject, alpha 1) and a blue right half (background, alpha 0): uint8 HxWx3, float32 HxW."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, : w // 2] = (255, 0, 0)
+    img[:, w // 2:] = (0, 0, 255)
+    alpha = np.zeros((h, w), np.float32)
+    alpha[:, : w // 2] = 1.0
+    return img, alpha

@@ -23,6 +23,7 @@ from core.composite import (
     to_uint8,
 )
 from core.errors import SettingsError
+from tests.image_support import red_subject_blue_background
 
 
 def grey(value: int, h: int = 1, w: int = 1) -> np.ndarray:
@@ -195,18 +196,9 @@ def test_solid_background():
 # --------------------------------------------------------------------------- blurred_background
 
 
-def _red_subject_blue_background(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    img = np.zeros((h, w, 3), np.uint8)
-    img[:, : w // 2] = (255, 0, 0)
-    img[:, w // 2 :] = (0, 0, 255)
-    alpha = np.zeros((h, w), np.float32)
-    alpha[:, : w // 2] = 1.0
-    return img, alpha
-
-
 @pytest.mark.parametrize(("size", "sigma_pct"), [(40, 5.0), (400, 10.0)])  # 2 px; 40 px (downscaled path)
 def test_blurred_background_subject_does_not_bleed(size, sigma_pct):
-    img, alpha = _red_subject_blue_background(size, size)
+    img, alpha = red_subject_blue_background(size, size)
     plate = blurred_background(img, alpha, sigma_pct)
     assert plate.shape == img.shape and plate.dtype == np.uint8
     bg_half = plate[:, size // 2 :]
@@ -219,7 +211,7 @@ def test_blurred_background_subject_does_not_bleed(size, sigma_pct):
 
 
 def test_blurred_background_deep_inside_subject_is_mean_background_colour():
-    img, alpha = _red_subject_blue_background(20, 200)
+    img, alpha = red_subject_blue_background(20, 200)
     plate = blurred_background(img, alpha, 1.0)  # 2 px sigma; column 0 is 50 sigma from the edge
     assert plate[:, 0].tolist() == [[0, 0, 255]] * 20
 
@@ -239,14 +231,14 @@ def test_blurred_background_all_subject_falls_back_to_plain_blur():
 
 
 def test_blurred_background_rejects_bad_sigma():
-    img, alpha = _red_subject_blue_background(4, 4)
+    img, alpha = red_subject_blue_background(4, 4)
     with pytest.raises(SettingsError):
         blurred_background(img, alpha, 0.0)
 
 
 @pytest.mark.parametrize(("size", "sigma_pct"), [(40, 5.0), (400, 10.0)])  # disc radius 4 px; 80 px (downscaled)
 def test_disc_blurred_background_subject_does_not_bleed(size, sigma_pct):
-    img, alpha = _red_subject_blue_background(size, size)
+    img, alpha = red_subject_blue_background(size, size)
     plate = blurred_background(img, alpha, sigma_pct, kernel="disc")
     assert plate.shape == img.shape and plate.dtype == np.uint8
     bg_half = plate[:, size // 2 :]
@@ -301,7 +293,7 @@ def test_disc_blurs_stripes_and_keeps_a_flat_image():
 
 @pytest.mark.parametrize("kernel", ["box", "Gaussian", "", None, 1])
 def test_blurred_background_rejects_unknown_kernel(kernel):
-    img, alpha = _red_subject_blue_background(4, 4)
+    img, alpha = red_subject_blue_background(4, 4)
     with pytest.raises(SettingsError, match="disc"):
         blurred_background(img, alpha, 2.0, kernel)  # type: ignore[arg-type]
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 import zipfile
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.browser_support import ARTIFACTS, chromium_browser, go_to, require_chromium, streamlit_server, wait_for_idle
+from tests.browser_support import (
+    ARTIFACTS, chromium_browser, go_to, require_chromium, streamlit_server, wait_for_idle, watch_page,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,11 +32,7 @@ def test_a_batch_of_photos_and_a_zip_in_a_real_browser(tmp_path, astronaut):
     files.append(archive)
     with streamlit_server("app.py") as server, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        errors: list[str] = []
-        outside: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("request", lambda request: urlparse(request.url).hostname not in ("127.0.0.1", None)
-                and not request.url.startswith("data:") and outside.append(request.url))
+        problems = watch_page(page)
         page.goto(server.url)
         wait_for_idle(page)
         go_to(page, "Batch")
@@ -66,8 +64,8 @@ def test_a_batch_of_photos_and_a_zip_in_a_real_browser(tmp_path, astronaut):
         page.locator("canvas.ps-canvas").wait_for(timeout=60_000)
         assert page.get_by_text(f"0 edits on {worst.rsplit('/', 1)[-1]}").count() == 1
         page.screenshot(path=ARTIFACTS / "batch-02-touchup.png")
-        assert not errors, errors
-        assert not outside, outside
+        assert not problems.errors, problems.errors
+        assert not problems.outside, problems.outside
 
 
 def test_cancel_stops_after_the_current_photo_and_keeps_what_is_done(tmp_path, astronaut):

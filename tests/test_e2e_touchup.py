@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from tests.browser_support import (
-    ARTIFACTS, chromium_browser, click_download, go_to, require_chromium, streamlit_server, wait_for_idle,
+    ARTIFACTS, chromium_browser, click_download, go_to, require_chromium, streamlit_server, wait_for_idle, watch_page,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -47,11 +46,7 @@ def test_an_erase_stroke_reaches_the_result_and_the_download_and_undo_brings_it_
     require_chromium()
     with streamlit_server() as server, chromium_browser() as browser:
         page = browser.new_page(viewport={"width": 1440, "height": 900}, accept_downloads=True)
-        errors: list[str] = []
-        outside: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("request", lambda request: urlparse(request.url).hostname not in ("127.0.0.1", None)
-                and not request.url.startswith("data:") and outside.append(request.url))
+        problems = watch_page(page)
 
         page.goto(server.url)
         wait_for_idle(page)
@@ -105,5 +100,5 @@ def test_an_erase_stroke_reaches_the_result_and_the_download_and_undo_brings_it_
         go_to(page, "Replace background")
         np.testing.assert_array_equal(_result_pixel(page), skin)
 
-        assert not errors, errors
-        assert not outside, outside
+        assert not problems.errors, problems.errors
+        assert not problems.outside, problems.outside

@@ -7,6 +7,7 @@ import pytest
 
 from core.composite import Background, background_plate, blend, blurred_background, cutout_rgba
 from core.errors import SettingsError
+from tests.image_support import red_subject_blue_background
 from core.finishing import FinishSettings, finish
 from core.foreground import decontaminate
 
@@ -62,15 +63,6 @@ def grey(value: int, h: int = 1, w: int = 1) -> np.ndarray:
     return np.full((h, w, 3), value, np.uint8)
 
 
-def _red_subject_blue_background(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    img = np.zeros((h, w, 3), np.uint8)
-    img[:, : w // 2] = (255, 0, 0)
-    img[:, w // 2:] = (0, 0, 255)
-    alpha = np.zeros((h, w), np.float32)
-    alpha[:, : w // 2] = 1.0
-    return img, alpha
-
-
 def test_finish_with_everything_off_composites_every_background_kind():
     img = np.array([[[200, 200, 200], [10, 20, 30]]], np.uint8)
     a = np.array([[0.5, 1.0]], np.float32)
@@ -88,7 +80,7 @@ def test_finish_with_everything_off_composites_every_background_kind():
 
 
 def test_the_blur_kernel_reaches_the_background_plate():
-    img, alpha = _red_subject_blue_background(40, 40)
+    img, alpha = red_subject_blue_background(40, 40)
     img[::3, 25:] = (255, 255, 0)  # some texture in the background
     alpha[:, 18:22] = 0.5
     for kernel in ("gaussian", "disc"):
