@@ -32,6 +32,7 @@ __all__ = [
     "uncertain_fraction",
     "uncertainty_band",
     "uncertainty_heatmap",
+    "view_crop",
     "zoom_crop",
 ]
 
@@ -258,3 +259,25 @@ def resize_alpha(alpha: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     interp = cv2.INTER_AREA if (H <= h and W <= w) else cv2.INTER_LINEAR
     out = cv2.resize(a, (W, H), interpolation=interp)
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def view_crop(
+    image: np.ndarray, alpha: np.ndarray, box: tuple[float, float, float, float], pixels: tuple[int, int]
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[float, float, float, float]]:
+    """The part of a photo (uint8 HxWx3) and its matte (float32 HxW) inside `box` (x0, y0, x1, y1 as fractions of
+    the width and height), at its own pixels or shrunk to fit `pixels` (w, h) on screen, whichever is smaller;
+    and the box of the whole pixels taken, as fractions."""
+    img = check_image(image, "image")
+    a = check_alpha_matches(alpha, img)
+    height, width = img.shape[:2]
+    x0, y0 = math.floor(check_fraction(box[0], "x0") * width), math.floor(check_fraction(box[1], "y0") * height)
+    x1 = max(x0 + 1, math.ceil(check_fraction(box[2], "x1") * width))
+    y1 = max(y0 + 1, math.ceil(check_fraction(box[3], "y1") * height))
+    crop, crop_alpha = img[y0:y1, x0:x1], a[y0:y1, x0:x1]
+    screen_w, screen_h = check_pixels(pixels[0], "width"), check_pixels(pixels[1], "height")
+    scale = min(1.0, screen_w / crop.shape[1], screen_h / crop.shape[0])
+    if scale < 1.0:
+        size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+        crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        crop_alpha = cv2.resize(crop_alpha, size, interpolation=cv2.INTER_AREA)
+    return (np.ascontiguousarray(crop), np.ascontiguousarray(crop_alpha)), (x0 / width, y0 / height, x1 / width, y1 / height)

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.composite import Background, over_checkerboard
-from core.inspection import mask_overlay
+from core.inspection import mask_overlay, view_crop
 from core.pipeline import render
 from ui.engine import analyse
 from ui.layout import friendly_errors, require_photo, setup_page
@@ -13,7 +13,7 @@ from ui.state import (
     refine_settings, run_command,
 )
 from ui.text import md_escape
-from ui.touchup_canvas import SHORTCUTS, touchup_canvas
+from ui.touchup_canvas import SHORTCUTS, canvas_view, touchup_canvas
 
 VIEWS = {"overlay": "Mask overlay", "result": "Cut-out on checkerboard"}
 
@@ -62,15 +62,23 @@ with friendly_errors():
             getattr(st, message[0])(md_escape(message[1]))
 
     settings, finishing = refine_settings(segmenter), finish_settings()
-    image = analysis.preview_image
-    _, alpha = analysis.preview_alphas(settings, edits=history.edits)
-    if view == "overlay":
-        picture = mask_overlay(image, alpha, (255, 0, 80), 0.55)
-    else:
-        picture = over_checkerboard(render(image, alpha, "composite", Background(kind="transparent"), finishing))
+
+    def shown(image, alpha):
+        if view == "overlay":
+            return mask_overlay(image, alpha, (255, 0, 80), 0.55)
+        return over_checkerboard(render(image, alpha, "composite", Background(kind="transparent"), finishing))
+
+    picture = shown(analysis.preview_image, analysis.preview_alphas(settings, edits=history.edits)[1])
+    zoomed = canvas_view(TOUCHUP_CANVAS)
+    detail = None
+    if zoomed is not None and analysis.image.shape[:2] != analysis.preview_image.shape[:2]:
+        # zoomed in past the preview's pixels: the visible part of the full-size photo, at most screen-sized
+        full_alpha = analysis.alphas(settings, edits=history.edits)[1]
+        crop, box = view_crop(analysis.image, full_alpha, *zoomed)
+        detail = (shown(*crop), box)
     with canvas:
         touchup_canvas(
-            picture, tool=tool, label=TOUCHUP_TOOLS[tool] + (" · snaps to edges" if snap and "region" not in tool else ""),
+            picture, full_size=analysis.image.shape[:2], detail=detail, tool=tool, label=TOUCHUP_TOOLS[tool] + (" · snaps to edges" if snap and "region" not in tool else ""),
             radius=size / 100, snap=snap, revision=history.version, key=TOUCHUP_CANVAS,
             on_stroke=lambda: record_stroke(photo), on_command=lambda: run_command(photo),
         )

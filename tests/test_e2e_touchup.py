@@ -102,3 +102,29 @@ def test_an_erase_stroke_reaches_the_result_and_the_download_and_undo_brings_it_
 
         assert not problems.errors, problems.errors
         assert not problems.outside, problems.outside
+
+
+def test_at_100_percent_the_canvas_shows_the_full_size_photo(tmp_path, astronaut):
+    """A photo larger than the preview: zoomed to 100 %, the visible part comes from the full-size photo."""
+    require_chromium()
+    big = tmp_path / "big.png"
+    Image.fromarray(astronaut).resize((2048, 2048), Image.NEAREST).save(big)  # 4 px blocks: crisp at 100 %
+    with streamlit_server() as server, chromium_browser() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        problems = watch_page(page)
+        page.goto(server.url)
+        wait_for_idle(page)
+        go_to(page, "Replace background")
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(big))
+        page.get_by_text("Done: big.png").wait_for(timeout=120_000)
+        go_to(page, "Touch up")
+        _wait_drawn(page, 0)
+        assert page.locator(".ps-touchup[data-detail]").count() == 0  # fitted: the preview is enough
+        box = page.locator("canvas.ps-canvas").bounding_box()
+        page.mouse.move(*_canvas_point(box, 0.5, 0.3, 1280, 1280))
+        page.keyboard.press("1")
+        assert page.locator(".ps-zoom").text_content() == "100 %"
+        page.locator(".ps-touchup[data-detail='0']").wait_for(state="attached", timeout=60_000)
+        wait_for_idle(page)
+        page.screenshot(path=ARTIFACTS / "touchup-05-full-size.png")
+        assert not problems.errors, problems.errors

@@ -396,3 +396,18 @@ def test_difference_map_rejects_mismatched_or_bad_mattes():
         difference_map(const_alpha(0.5, 2, 2), const_alpha(0.5, 2, 3))
     with pytest.raises(SettingsError):
         difference_map(const_alpha(0.5), np.full((3, 4), 255, np.uint8))
+
+
+def test_view_crop_takes_the_box_at_its_own_pixels_or_fits_it_to_the_screen():
+    from core.inspection import view_crop
+
+    image = np.arange(20 * 40 * 3, dtype=np.uint32).reshape(20, 40, 3).astype(np.uint8)
+    alpha = np.linspace(0, 1, 20 * 40, dtype=np.float32).reshape(20, 40)
+    (crop, crop_alpha), box = view_crop(image, alpha, (0.25, 0.5, 0.5, 0.75), (100, 100))
+    np.testing.assert_array_equal(crop, image[10:15, 10:20])  # 10×5 pixels fit the screen: taken as they are
+    np.testing.assert_array_equal(crop_alpha, alpha[10:15, 10:20])
+    assert box == (0.25, 0.5, 0.5, 0.75)
+    (small, small_alpha), box = view_crop(image, alpha, (0.0, 0.0, 1.0, 1.0), (20, 20))
+    assert small.shape == (10, 20, 3) and small_alpha.shape == (10, 20) and box == (0.0, 0.0, 1.0, 1.0)
+    (_, _), box = view_crop(image, alpha, (0.26, 0.51, 0.49, 0.74), (100, 100))
+    assert box == (10 / 40, 10 / 20, 20 / 40, 15 / 20)  # whole pixels around the asked box

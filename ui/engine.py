@@ -122,7 +122,7 @@ class LRUCache(Generic[K, V]):
 @st.cache_resource(show_spinner=False)
 def shared_cache() -> LRUCache[tuple, object]:
     """The process-wide cache, shared by all sessions; keys start with what they hold ("decoded", "prediction",
-    "preview", "alphas"). Starts the memory trimmer with it: whatever fills the cache also frees big arrays."""
+    "preview", "preview_alphas", "refined", "alphas"). Starts the memory trimmer with it: whatever fills the cache also frees big arrays."""
     memory_trimmer()
     return LRUCache(cache_budget_bytes())
 
@@ -190,18 +190,27 @@ class Analysis:
     def image(self) -> np.ndarray:
         return self.decoded.rgb
 
+    def refined(self, settings: RefineSettings, timer: StageTimer | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(raw, refined) alpha at full resolution before the edits and the file's own transparency (cached)."""
+        def compute() -> tuple[np.ndarray, np.ndarray]:
+            raw, refined = alpha_from_prediction(self.prediction, self.image.shape[:2], settings, None, timer, self.image)
+            raw.flags.writeable = refined.flags.writeable = False
+            return raw, refined
+
+        return shared_cache().get_or_create(("refined", self.upload.digest, self.model, self.inference, settings), compute)[0]
+
     def alphas(
         self, settings: RefineSettings, timer: StageTimer | None = None, edits: tuple[Edit, ...] = ()
     ) -> tuple[np.ndarray, np.ndarray]:
         """(raw, refined) alpha, float32 HxW in [0, 1], at full resolution with the touch-up `edits` applied
-        (cached per photo, model, settings and edits)."""
+        (cached per photo, model, settings and edits; a new edit list reuses the cached refinement)."""
         def compute() -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
             own = StageTimer()
-            raw, refined = alpha_from_prediction(
-                self.prediction, self.image.shape[:2], settings, self.decoded.alpha, own, self.image, edits
-            )
-            raw.flags.writeable = refined.flags.writeable = False
-            return raw, refined, own.seconds
+            raw, refined = self.refined(settings, own)
+            with own.stage("refine"):
+                final = final_alpha(refined, raw, edits, self.decoded.alpha, self.image)
+            final.flags.writeable = False
+            return raw, final, own.seconds
 
         (raw, refined, seconds), computed = shared_cache().get_or_create(
             ("alphas", self.upload.digest, self.model, self.inference, settings, edits), compute

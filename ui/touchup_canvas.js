@@ -15,6 +15,7 @@ function setup(root) {
   const st = {
     root, canvas, view, data: null, image: null, imageSrc: null, pointer: null, stroke: null, pending: null,
     pan: null, pointers: new Map(), pinch: null, spaceDown: false, send: null, nonce: 0,
+    detail: null, detailSrc: null, viewTimer: null, sentView: "", setState: null,
   };
 
   const imagePoint = (x, y) => [(x - view.ox) / view.scale, (y - view.oy) / view.scale];
@@ -33,6 +34,7 @@ function setup(root) {
     view.oy = y - ((y - view.oy) * scale) / view.scale;
     view.scale = scale;
     st.draw();
+    st.scheduleView();
   };
   st.fit = () => {
     if (!st.data) return;
@@ -41,11 +43,40 @@ function setup(root) {
     view.ox = (w - st.data.width * view.scale) / 2;
     view.oy = (h - st.data.height * view.scale) / 2;
     st.draw();
+    st.scheduleView();
   };
+  // Screen pixels per pixel of the full-size photo (the preview is smaller than the photo above 1280 px).
+  const fullScale = () => view.scale * st.data.width / st.data.fullWidth;
   st.actual = () => {
     const w = canvas.clientWidth, h = canvas.clientHeight;
     const [cx, cy] = st.pointer || [w / 2, h / 2];
-    st.zoomAt(1 / view.scale, cx, cy);
+    st.zoomAt(1 / fullScale(), cx, cy);
+  };
+  // Zoomed in past the preview's own pixels, ask Python (once the view settles) for the visible part of the
+  // full-size photo, so hair can be worked on at the photo's 100 %.
+  st.scheduleView = () => {
+    clearTimeout(st.viewTimer);
+    st.viewTimer = setTimeout(() => {
+      if (!st.data || !st.setState) return;
+      let wanted = null;
+      if (st.data.fullWidth > st.data.width && view.scale > 1.05) {
+        const dpr = window.devicePixelRatio || 1;
+        const { width, height } = st.data;
+        const x0 = Math.max(0, -view.ox / view.scale), y0 = Math.max(0, -view.oy / view.scale);
+        const x1 = Math.min(width, (canvas.clientWidth - view.ox) / view.scale);
+        const y1 = Math.min(height, (canvas.clientHeight - view.oy) / view.scale);
+        if (x1 > x0 && y1 > y0) {
+          const r = (v) => Math.round(v * 1e5) / 1e5;
+          wanted = { box: [r(x0 / width), r(y0 / height), r(x1 / width), r(y1 / height)],
+                     pixels: [Math.round((x1 - x0) * view.scale * dpr), Math.round((y1 - y0) * view.scale * dpr)] };
+        }
+      }
+      const key = JSON.stringify(wanted);
+      if (key !== st.sentView) {
+        st.sentView = key;
+        st.setState("view", wanted);
+      }
+    }, 300);
   };
 
   st.resize = () => {
@@ -71,8 +102,14 @@ function setup(root) {
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     if (!st.data) return;
     ctx.setTransform(dpr * view.scale, 0, 0, dpr * view.scale, dpr * view.ox, dpr * view.oy);
-    ctx.imageSmoothingEnabled = view.scale < 2;  // pixels stay pixels when zoomed in
+    ctx.imageSmoothingEnabled = fullScale() < 2;  // pixels stay pixels when zoomed in
     if (st.image && st.image.complete) ctx.drawImage(st.image, 0, 0, st.data.width, st.data.height);
+    const detail = st.data.detail;
+    if (detail && st.detail && st.detail.complete && st.detailSrc === detail.image) {
+      const [x0, y0, x1, y1] = detail.box;
+      const { width, height } = st.data;
+      ctx.drawImage(st.detail, x0 * width, y0 * height, (x1 - x0) * width, (y1 - y0) * height);
+    }
     for (const stroke of [st.pending, st.stroke]) {
       if (!stroke || stroke.region) continue;
       const colour = COLOURS[stroke.mode];
@@ -103,7 +140,7 @@ function setup(root) {
       }
       ctx.setLineDash([]);
     }
-    root.querySelector(".ps-zoom").textContent = `${Math.round(view.scale * 100)} %`;
+    root.querySelector(".ps-zoom").textContent = `${Math.round(fullScale() * 100)} %`;
   };
 
   const finishStroke = () => {
@@ -181,11 +218,15 @@ function setup(root) {
   const release = (e) => {
     st.pointers.delete(e.pointerId);
     if (st.pinch) {
-      if (st.pointers.size === 0) st.pinch = null;
+      if (st.pointers.size === 0) {
+        st.pinch = null;
+        st.scheduleView();
+      }
       return;
     }
     if (st.pan) {
       st.pan = null;
+      st.scheduleView();
       return;
     }
     if (e.type === "pointercancel") {
@@ -262,11 +303,12 @@ function onKey(e) {
 }
 
 export default function (component) {
-  const { parentElement, data, setTriggerValue } = component;
+  const { parentElement, data, setTriggerValue, setStateValue } = component;
   const root = parentElement.querySelector(".ps-touchup");
   if (!root.__state) root.__state = setup(root);
   const st = root.__state;
   st.send = setTriggerValue;
+  st.setState = setStateValue;
   window.__portraitStudioTouchup = st;
   if (!window.__portraitStudioTouchupKeys) {
     window.__portraitStudioTouchupKeys = true;
@@ -274,6 +316,7 @@ export default function (component) {
     window.addEventListener("keyup", onKey);
   }
   const first = !st.data;
+  if (first) st.sentView = JSON.stringify(data.view ?? null);  // what Python already has
   const sizeChanged = !first && (st.data.width !== data.width || st.data.height !== data.height);
   st.data = data;
   root.dataset.revision = String(data.revision);
@@ -289,6 +332,12 @@ export default function (component) {
       st.draw();
     };
     image.src = data.image;
+  }
+  if (data.detail && st.detailSrc !== data.detail.image) {
+    st.detailSrc = data.detail.image;
+    const detail = new Image();
+    detail.onload = () => { st.detail = detail; root.dataset.detail = String(data.revision); st.draw(); };
+    detail.src = data.detail.image;
   }
   if (st.resize() || first || sizeChanged) st.fit();
   st.draw();

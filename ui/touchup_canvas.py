@@ -61,9 +61,25 @@ def picture_url(picture: np.ndarray, quality: int = 90) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(encode_image(picture, "jpeg", quality=quality)).decode("ascii")
 
 
+def canvas_view(key: str) -> tuple[tuple[float, float, float, float], tuple[int, int]] | None:
+    """The part of the photo the canvas shows zoomed in past the preview's pixels: (box (x0, y0, x1, y1) as
+    fractions of the width and height, its size on screen in device pixels (w, h)); None when not zoomed in."""
+    view = (st.session_state.get(key) or {}).get("view")
+    try:
+        box = tuple(float(v) for v in view["box"])
+        pixels = tuple(int(v) for v in view["pixels"])
+    except (TypeError, KeyError, ValueError):
+        return None
+    if len(box) != 4 or len(pixels) != 2 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+        return None
+    return box, (max(1, min(pixels[0], 8192)), max(1, min(pixels[1], 8192)))
+
+
 def touchup_canvas(
     picture: np.ndarray,
     *,
+    full_size: tuple[int, int],
+    detail: tuple[np.ndarray, tuple[float, float, float, float]] | None = None,
     tool: str,
     label: str,
     radius: float,
@@ -73,11 +89,17 @@ def touchup_canvas(
     on_stroke: Callable[[], None],
     on_command: Callable[[], None],
 ) -> Any:
-    """Mount the canvas over `picture` (uint8 HxWx3, the preview) with the current tool, brush radius (fraction
-    of the long side) and snapping; `revision` changes whenever the edits do. The callbacks read the finished
-    stroke from st.session_state[key]["stroke"] and the command from st.session_state[key]["command"]."""
+    """Mount the canvas over `picture` (uint8 HxWx3, the preview of a photo of `full_size` (H, W)) with the
+    current tool, brush radius (fraction of the long side) and snapping; `detail` is (a uint8 picture, its box as
+    fractions) of the full-size photo, drawn over the preview where `canvas_view` asked for it; `revision`
+    changes whenever the edits do. The callbacks read the finished stroke from st.session_state[key]["stroke"]
+    and the command from st.session_state[key]["command"]."""
     data = {
         "image": picture_url(picture), "width": int(picture.shape[1]), "height": int(picture.shape[0]),
+        "fullWidth": int(full_size[1]), "fullHeight": int(full_size[0]),
         "tool": tool, "label": label, "radius": float(radius), "snap": bool(snap), "revision": int(revision),
+        "view": (st.session_state.get(key) or {}).get("view"),
+        "detail": None if detail is None else {"image": picture_url(detail[0]), "box": list(detail[1])},
     }
-    return _COMPONENT(data=data, key=key, on_stroke_change=on_stroke, on_command_change=on_command)
+    return _COMPONENT(data=data, key=key, on_stroke_change=on_stroke, on_command_change=on_command,
+                      on_view_change=lambda: None)
