@@ -4,8 +4,10 @@ INPUT is a file (OUTPUT is then the output file; its suffix picks PNG, JPEG or W
 (OUTPUT is then a folder that receives `<stem>.png` for every image in INPUT, names kept distinct). A file
 that cannot be read is reported and skipped; the others are still processed, and the exit status is 1 if
 anything failed, 2 for a usage error, 130 when interrupted (Ctrl-C). Inputs are never overwritten and
-results are written atomically (`core.output`). `--edits EDITS.json` applies touch-up edits saved from the
-dashboard (one photo only).
+results are written atomically (`core.output`). `--preset PRESET.json` applies a recipe saved on the
+dashboard's Tuning page (options override it), `--edits EDITS.json` touch-up edits saved on its Touch-up page
+(one photo only); `--skip-existing` leaves existing outputs alone and `--report REPORT.csv` lists every photo
+with its status, time and needs-a-look score (`core.triage`).
 """
 
 from __future__ import annotations
