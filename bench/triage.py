@@ -26,7 +26,7 @@ import pandas as pd
 
 from bench.common import add_data_options, add_output_options, list_stems, loadavg, shown
 from bench.metrics import GroundTruth, score
-from bench.quality import PORTRAIT, Photo, Run, load_networks, photo_outputs
+from bench.quality import Photo, Run, load_networks, photo_outputs
 from core.pipeline import alpha_from_prediction
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings

@@ -4,7 +4,6 @@ import streamlit as st
 
 from core.composite import Background, mask_image, over_checkerboard
 from core.inspection import preview_copy
-from core.imageio import encode_image
 from core.pipeline import STAGES, StageTimer, render
 from ui.engine import analyse, download_bytes
 from ui.layout import friendly_errors, setup_page

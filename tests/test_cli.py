@@ -194,7 +194,7 @@ def test_bad_edits_are_usage_errors_before_any_work(photo, tmp_path, monkeypatch
 # ------------------------------------------------------------------------------------ recipes
 
 
-def _preset(tmp_path, **groups) -> "Path":
+def _preset(tmp_path, **groups):
     from core.presets import preset_to_json
 
     path = tmp_path / "preset.json"

@@ -22,7 +22,6 @@ from core.imageio import (
 )
 from tests.image_support import (
     BLUE,
-    EXIF_SIDES,
     GREEN,
     RED,
     YELLOW,

@@ -3,7 +3,6 @@ inference copy), and the importer's errors."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import cv2
 import numpy as np
