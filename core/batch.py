@@ -11,6 +11,7 @@ read gets its reason and the others go on. No Streamlit here: the Batch page dri
 from __future__ import annotations
 
 import io
+import threading
 import time
 import zipfile
 from collections.abc import Iterable
@@ -57,7 +58,7 @@ class BatchItem:
     name: str  # as uploaded (inside a ZIP: the archive's name / the entry's)
     stem: str  # distinct within the batch: output file names start with it
     source: Path | None  # the stored original; None when it could not even be stored
-    status: str = "pending"  # pending, done or failed
+    status: str = "pending"  # pending, running, done or failed
     error: str = ""
     seconds: float = 0.0
     needs_a_look: float = float("nan")
@@ -73,6 +74,7 @@ class Batch:
         for sub in ("inputs", "outputs", "thumbnails"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         self.items: list[BatchItem] = []
+        self._lock = threading.Lock()  # one photo is taken from the queue at a time, even by two threads
 
     # ------------------------------------------------------------------------------------ adding
 
@@ -110,11 +112,14 @@ class Batch:
         return [item for item in self.items if item.status == "pending"]
 
     def process_next(self, segmenter, recipe: Recipe) -> BatchItem | None:
-        """Run the next pending photo (None when none is left); never raises for a bad photo."""
-        pending = self.pending
-        if not pending:
-            return None
-        item = pending[0]
+        """Run the next pending photo (None when none is left); never raises for a bad photo. The photo is marked
+        running while it is processed, so another caller (a rerun of the page) takes the one after it."""
+        with self._lock:
+            pending = self.pending
+            if not pending:
+                return None
+            item = pending[0]
+            item.status = "running"
         start = time.perf_counter()
         try:
             self._process(item, segmenter, recipe)
@@ -158,7 +163,7 @@ class Batch:
 
     def worst_first(self) -> list[BatchItem]:
         """Failed photos first, then the done ones by needs-a-look score (highest first), then pending ones."""
-        order = {"failed": 0, "done": 1, "pending": 2}
+        order = {"failed": 0, "done": 1, "running": 2, "pending": 3}
         return sorted(self.items, key=lambda i: (order[i.status], -(i.needs_a_look if i.status == "done" else 0.0)))
 
     def write_zip(self, kinds: Iterable[str], path: Path | None = None) -> Path:

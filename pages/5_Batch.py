@@ -23,12 +23,15 @@ session = batch_session()
 batch = session.batch
 
 
+def uploader_key() -> str:
+    return f"batch_upload_{st.session_state.get('batch_upload_round', 0)}"
+
+
 def add_files() -> None:
-    """Add the files new to the upload box (removing one from the box does not remove it from the batch)."""
-    added: set[str] = st.session_state.setdefault("batch_added", set())
-    new = [file for file in st.session_state.get("batch_upload") or [] if file.file_id not in added]
-    batch.add_uploads((file.name, file.getvalue()) for file in new)
-    added.update(file.file_id for file in new)
+    """Store what was dropped in the upload box on disk, then give the page a new, empty box: Streamlit frees the
+    old box's files, so the uploads do not stay in memory however many portions are added."""
+    batch.add_uploads((file.name, file.getvalue()) for file in st.session_state.get(uploader_key()) or [])
+    st.session_state["batch_upload_round"] = st.session_state.get("batch_upload_round", 0) + 1
 
 
 def start() -> None:
@@ -48,13 +51,15 @@ def open_photo(index: int, page: str) -> None:
 with friendly_errors():
     st.file_uploader(
         "Photos, or ZIP archives of photos", type=[*UPLOAD_TYPES, "zip"], accept_multiple_files=True,
-        key="batch_upload", on_change=add_files, max_upload_size=2048,
+        key=uploader_key(), on_change=add_files, max_upload_size=2048,
         help="They stay on this machine, in a temporary folder of this session that is deleted when the session ends.",
     )
     pending = batch.pending
     done = [i for i in batch.items if i.status == "done"]
     failed = [i for i in batch.items if i.status == "failed"]
-    st.caption(f"{len(batch.items)} in the batch: {len(done)} done, {len(failed)} could not be used, {len(pending)} to go. "
+    finishing = sum(item.status == "running" for item in batch.items)
+    st.caption(f"{len(batch.items)} in the batch: {len(done)} done, {len(failed)} could not be used, {len(pending)} to go"
+               + (f", {finishing} being finished" if finishing and not session.running else "") + ". "
                "Each photo goes through the current recipe: the model, the Tuning page's settings and the Replace "
                "page's background.")
     controls = st.columns([1, 1, 4])
@@ -67,13 +72,14 @@ with friendly_errors():
         recipe = Recipe(refine_settings(segmenter), finish_settings(), background_choice(), inference_settings(segmenter))
         bar = st.progress(0.0)
         total = len(batch.items)
-        while session.running and (pending := batch.pending):
-            finished = total - len(pending)
-            ran = finished - session.done_at_start
-            per_photo = (time.perf_counter() - session.started) / ran if ran else None
-            left = f"about {per_photo * len(pending):.0f} s left" if per_photo else "estimating the time left"
-            bar.progress(finished / total, text=f"{finished} of {total} · now {md_escape(pending[0].name)} · {left}")
-            batch.process_next(segmenter, recipe)  # no st call inside: Cancel takes effect between photos
+        with session.lock:
+            while session.running and (pending := batch.pending):
+                finished = total - len(pending)
+                ran = finished - session.done_at_start
+                per_photo = (time.perf_counter() - session.started) / ran if ran else None
+                left = f"about {per_photo * len(pending):.0f} s left" if per_photo else "estimating the time left"
+                bar.progress(finished / total, text=f"{finished} of {total} · now {md_escape(pending[0].name)} · {left}")
+                batch.process_next(segmenter, recipe)  # no st call inside: Cancel takes effect after this photo
         session.running = False
         bar.progress(1.0, text=f"{total} of {total} done")
         st.rerun()
@@ -89,8 +95,9 @@ with friendly_errors():
                     if item.status == "failed":
                         st.error(f"Could not be used: {md_escape(item.error)}", icon=":material/error:")
                         continue
-                    if item.status == "pending":
-                        st.caption("Waiting.")
+                    if item.status in ("pending", "running"):
+                        st.caption("Waiting." if item.status == "pending" else
+                                   "Being finished (it was running when you cancelled): shown on the next update.")
                         continue
                     pictures = st.columns(2)
                     pictures[0].image(str(item.thumbnails["result"]), caption="Result", width="stretch")

@@ -985,7 +985,8 @@ def test_batch_processes_uploads_and_zips_sorts_worst_first_and_downloads_one_zi
     at = new_app()
     at.default_timeout = 300
     assert_clean(go(at, BATCH))
-    assert_clean(at.file_uploader(key="batch_upload").set_value(_batch_uploads(astronaut_rgb)).run())
+    assert_clean(at.file_uploader(key="batch_upload_0").set_value(_batch_uploads(astronaut_rgb)).run())
+    assert at.file_uploader(key="batch_upload_1").value == []  # an empty box: the uploads are on disk, not held
     assert "8 in the batch: 0 done, 0 could not be used, 8 to go" in texts(at.caption)
     assert_no_exception(at.button(key="batch_start").click().run())
     assert "8 in the batch: 7 done, 1 could not be used, 0 to go" in texts(at.caption)

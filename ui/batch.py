@@ -40,6 +40,9 @@ class BatchSession:
     running: bool = False
     started: float = 0.0
     done_at_start: int = 0
+    #: Held while a script run works through the queue. Streamlit starts a new run at once when the user clicks
+    #: (the old one stops at its next Streamlit call, after its photo): the new run waits here for it.
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         with _lock:
