@@ -12,14 +12,16 @@ from ui.text import md_escape
 
 segmenter = setup_page("Portrait Studio")
 st.markdown(
-    "Portrait Studio separates the person in a photo from its background with the U²-Net neural network "
+    "Portrait Studio separates the person in a photo from its background with two neural networks (MODNet and U²-Net) "
     "and puts them onto a new background, a colour, a blur or transparency. "
     "Everything runs on your own machine: your photos are never uploaded anywhere."
 )
 
 st.page_link("pages/1_Replace_background.py", label="Replace a background", icon=":material/wallpaper:")
+st.page_link("pages/2_Touch_up.py", label="Touch up the mask by hand", icon=":material/brush:")
 st.page_link("pages/3_Mask_inspector.py", label="Inspect the mask", icon=":material/compare:")
 st.page_link("pages/4_Refinement_tuning.py", label="Tune the edges", icon=":material/tune:")
+st.page_link("pages/5_Batch.py", label="Process many photos at once", icon=":material/photo_library:")
 
 st.subheader("Try it")
 if st.button("Run the demo on a sample portrait", type="primary", icon=":material/play_arrow:", key="demo"):

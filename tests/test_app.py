@@ -192,8 +192,9 @@ def test_home_renders_title_links_and_demo(media):
     assert [t.value for t in at.title] == ["Portrait Studio"]
     assert "never uploaded anywhere" in texts(at.markdown)
     links = at.get("page_link")
-    assert [link.proto.label for link in links] == ["Replace a background", "Inspect the mask", "Tune the edges"]
-    assert [link.proto.page for link in links] == ["Replace_background", "Mask_inspector", "Refinement_tuning"]
+    assert [link.proto.label for link in links] == [
+        "Replace a background", "Touch up the mask by hand", "Inspect the mask", "Tune the edges", "Process many photos at once"]
+    assert [link.proto.page for link in links] == ["Replace_background", "Touch_up", "Mask_inspector", "Refinement_tuning", "Batch"]
     assert all(link.proto.page_script_hash for link in links)
     assert len(at.image) == 0  # no demo output before the click
     # the sidebar shows the default model: the two bundled networks, with what each is good at
@@ -793,7 +794,7 @@ def test_every_page_is_clean_after_each_upload(astronaut_jpeg):
     for page in (INSPECT, TUNING, REPLACE, INSPECT):
         assert_clean(go(at, page))
     assert_clean(at.switch_page("Home.py").run())
-    assert len(at.get("page_link")) == 3
+    assert len(at.get("page_link")) == 5
 
 
 HOSTILE_NAME = "[click](javascript:alert(1)) <b>bold</b> **x**.png"
