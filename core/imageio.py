@@ -12,12 +12,19 @@ Images with an aspect ratio above ``core.limits.MAX_ASPECT_RATIO`` are refused f
 High bit depths are reduced to 8 bits: integer modes (``I;16*``, ``I``) are read as 0..65535 and
 divided by 257 with rounding; float images (``F``) are read as 0..1 if their maximum is <= 1, else as
 0..65535 like 16-bit ones; values outside the range are clipped.
+
+HEIC/HEIF (iPhone photos) is read through pillow-heif, registered with Pillow at import; without it
+other formats still work and a HEIC file gets a message saying to ``pip install pillow-heif``.  libheif
+applies the HEIF rotation/mirror boxes on decode and pillow-heif resets the EXIF orientation to 1, so a
+HEIC photo comes out upright exactly once, like a JPEG whose EXIF orientation is applied here.
+AVIF is read and written when this Pillow build has it (``AVIF_SUPPORTED``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 import warnings
@@ -26,25 +33,54 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
 from core.errors import ImageDecodeError, ImageTooLargeError, PortraitStudioError, SettingsError
 from core.limits import MAX_ASPECT_RATIO, pixel_limits
+
+try:  # optional: HEIC/HEIF input (iPhone photos); everything else works without it
+    import pillow_heif
+except ImportError:
+    pillow_heif = None
+else:
+    pillow_heif.register_heif_opener()
 
 MAX_IMAGE_PIXELS: int = pixel_limits().max_pixels  # the limit at import; decode_image reads the current one
 
 # zlib level for PNG: 3 encodes a 12 MP result in about half the time of level 6 for ~8 % more bytes
 # (bench/results/speed.md, "Where the time goes").
 PNG_COMPRESS_LEVEL = 3
-SUPPORTED_INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+#: True when pillow-heif is installed and registered, so HEIC/HEIF photos can be read.
+HEIF_SUPPORTED: bool = pillow_heif is not None
+#: True when this Pillow build reads and writes AVIF (``PIL.features.check("avif")``).
+AVIF_SUPPORTED: bool = bool(features.check("avif"))
+#: Pillow format names decode_image accepts ("HEIF" is what pillow-heif reports for .heic/.heif files).
+SUPPORTED_INPUT_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF") + (("AVIF",) if AVIF_SUPPORTED else ()) + (
+    ("HEIF",) if HEIF_SUPPORTED else ()
+)
 #: File suffixes of the images Portrait Studio reads: the command line's folder mode, the dashboard's
-#: uploaders and the benchmarks all use this list.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+#: uploaders and the benchmarks all use this list.  .heic/.heif are listed even without pillow-heif, so
+#: such a photo gets the message saying how to enable it rather than being skipped silently.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif") + (
+    (".avif",) if AVIF_SUPPORTED else ()
+)
 MIME_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+if AVIF_SUPPORTED:
+    MIME_TYPES["avif"] = "image/avif"
 
-_READABLE = "JPEG, PNG, WebP, BMP, TIFF, GIF"
-_SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
-_MAX_SIDE = {"png": 2**31 - 1, "jpeg": 65_535, "webp": 16_383}
+_READABLE = "JPEG, PNG, WebP, BMP, TIFF, GIF, " + (
+    "HEIC" if HEIF_SUPPORTED else "HEIC (after pip install pillow-heif)"
+) + (", AVIF" if AVIF_SUPPORTED else "")
+_FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}  # output key -> name for messages
+_SUFFIX_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".avif": "avif"}
+# avif: AV1 allows 65 536, but libavif's decoder refuses sides over 32 768 by default (checked: a 32 769 x 2
+# AVIF written by Pillow does not open again), so nothing larger is written.
+_MAX_SIDE = {"png": 2**31 - 1, "jpeg": 65_535, "webp": 16_383, "avif": 32_768}
+_MAX_DPI = 10_000.0
+_NO_AVIF = "this Pillow build cannot write AVIF (PIL.features.check('avif') is False); choose PNG, JPEG or WebP"
+# ISO BMFF brands: HEVC-coded HEIF (iPhone .heic) and the generic HEIF ones (also used by some AVIFs).
+_HEVC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
+_HEIF_BRANDS = {b"mif1", b"msf1"}
 _DEFAULT_QUALITY = 95
 _EXIF_ORIENTATION = 0x0112
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
@@ -58,12 +94,13 @@ class UnsupportedFormatError(PortraitStudioError, ValueError):
 
 @dataclass(frozen=True)
 class DecodedImage:
-    """rgb uint8 HxWx3 sRGB, alpha float32 HxW in [0, 1] or None, Pillow format name, notes."""
+    """rgb uint8 HxWx3 sRGB, alpha float32 HxW in [0, 1] or None, Pillow format name, notes, dpi (x, y) or None."""
 
     rgb: np.ndarray
     alpha: np.ndarray | None
     format: str
     notes: tuple[str, ...] = ()
+    dpi: tuple[float, float] | None = None  # of the upright image, as the file states it; None if absent or invalid
 
 
 def decode_image(
@@ -72,6 +109,8 @@ def decode_image(
     """Decode bytes/path/binary file to rgb uint8 HxWx3 sRGB upright, alpha float32 HxW [0, 1] or None.
 
     `name` (e.g. the uploaded file's name) is used in error messages instead of a generic "The image".
+    ``dpi`` is Pillow's ``info["dpi"]`` (JFIF density, PNG pHYs, TIFF/BMP resolution) as floats, x and y
+    swapped when the EXIF orientation turns the image by 90 degrees; None when absent or outside (0, 10000].
     """
     notes: list[str] = []
     max_pixels = pixel_limits().max_pixels if max_pixels is None else min(max_pixels, pixel_limits().max_pixels)
@@ -83,7 +122,9 @@ def decode_image(
             fmt = "JPEG" if img.format == "MPO" else img.format or "unknown"  # MPO: multi-picture JPEG
             try:
                 n_frames = getattr(img, "n_frames", 1)
-                if n_frames > 1:
+                if n_frames > 1 and fmt == "HEIF":  # pillow-heif opens the primary image, not always the first
+                    notes.append(f"HEIF with {n_frames} images: used the primary image")
+                elif n_frames > 1:
                     kind, unit = _MULTI_FRAME.get(img.format, (f"animated {fmt}", "frames"))
                     notes.append(f"{kind}: used the first of {n_frames} {unit}")
                 img.load()
@@ -94,12 +135,15 @@ def decode_image(
                     f"{name} is truncated or corrupt ({exc}). Re-export or re-download it and try again."
                 ) from exc
         icc = img.info.get("icc_profile")
-        img = _upright(img, notes)
+        dpi = _valid_dpi(img.info.get("dpi"))
+        img, orientation = _upright(img, notes)
+        if dpi and orientation in (5, 6, 7, 8):  # turned by 90 degrees: the stored x density is now y
+            dpi = (dpi[1], dpi[0])
         colour, alpha = _colour_and_alpha(img, notes)
         if icc:
             colour = _to_srgb(colour, icc, notes)
         rgb = np.array(colour.convert("RGB"), dtype=np.uint8, order="C")
-    return DecodedImage(rgb=rgb, alpha=alpha, format=fmt, notes=tuple(notes))
+    return DecodedImage(rgb=rgb, alpha=alpha, format=fmt, notes=tuple(notes), dpi=dpi)
 
 
 def read_rgb(
@@ -109,8 +153,23 @@ def read_rgb(
     return decode_image(source, max_pixels=max_pixels).rgb
 
 
-def encode_image(image: np.ndarray, fmt: str, *, quality: int | None = None) -> bytes:
-    """Encode uint8 HxW grey, HxWx3 RGB or HxWx4 RGBA as png/jpeg/webp bytes; quality 1..100 (default 95)."""
+def encode_image(
+    image: np.ndarray,
+    fmt: str,
+    *,
+    quality: int | None = None,
+    lossless: bool = False,
+    dpi: float | tuple[float, float] | None = None,
+) -> bytes:
+    """Encode uint8 HxW grey, HxWx3 RGB or HxWx4 RGBA as png/jpeg/webp/avif bytes (avif if AVIF_SUPPORTED).
+
+    ``quality`` 1..100 (default 95) for JPEG, WebP and AVIF; ignored for PNG.  ``lossless=True`` gives an
+    exact WebP (quality then sets the compression effort) and is a no-op for PNG; JPEG cannot be lossless
+    and Pillow's AVIF encoder has no lossless mode, so both refuse it.  ``dpi`` (a number or an (x, y)
+    pair, each in (0, 10000]) is stored in PNG (as pixels per metre, so 300 reads back as 299.9994) and
+    JPEG (JFIF density, whole numbers); Pillow cannot store it in WebP or AVIF, where it is checked and
+    then left out.
+    """
     key = _output_format(fmt)
     arr = _check_array(image)
     if key == "jpeg" and arr.ndim == 3 and arr.shape[2] == 4:
@@ -127,25 +186,48 @@ def encode_image(image: np.ndarray, fmt: str, *, quality: int | None = None) -> 
         isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100
     ):
         raise SettingsError(f"Quality must be a whole number from 1 to 100, not {quality!r}.")
+    if not isinstance(lossless, (bool, np.bool_)):
+        raise SettingsError(f"lossless must be True or False, not {lossless!r}.")
+    if lossless and key == "jpeg":
+        raise SettingsError("JPEG cannot be lossless: save as PNG or WebP for an exact copy, or turn lossless off.")
+    if lossless and key == "avif":
+        raise SettingsError(
+            "This Pillow build cannot write lossless AVIF: save as PNG or WebP for an exact copy, "
+            "or turn lossless off."
+        )
+    density = None if dpi is None else _check_dpi(dpi)
     q = _DEFAULT_QUALITY if quality is None else int(quality)
+    extra = {} if density is None else {"dpi": density}
     buf = io.BytesIO()
     img = Image.fromarray(arr)
     if key == "png":
-        img.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL)
+        img.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL, **extra)
     elif key == "jpeg":
-        img.save(buf, "JPEG", quality=q)
-    else:
+        img.save(buf, "JPEG", quality=q, **extra)
+    elif key == "webp" and lossless:
+        img.save(buf, "WEBP", lossless=True, quality=q, exact=True)  # exact: keep colours under alpha 0
+    elif key == "webp":
         img.save(buf, "WEBP", quality=q)
+    else:
+        img.save(buf, "AVIF", quality=q)
     return buf.getvalue()
 
 
+def output_formats() -> tuple[str, ...]:
+    """The format keys encode_image writes, in menu order: "png", "jpeg", "webp" (+ "avif" if AVIF_SUPPORTED)."""
+    return ("png", "jpeg", "webp") + (("avif",) if AVIF_SUPPORTED else ())
+
+
 def format_from_suffix(path: str | os.PathLike) -> str:
-    """Output format from a file suffix: ".png" -> "png", ".jpg"/".jpeg" -> "jpeg", ".webp" -> "webp"."""
+    """Output format from a file suffix: ".png" -> "png", ".jpg"/".jpeg" -> "jpeg", ".webp", ".avif" (if supported)."""
     suffix = Path(path).suffix.lower()
+    if suffix == ".avif" and not AVIF_SUPPORTED:
+        raise UnsupportedFormatError(f"Cannot save '{os.fspath(path)}': {_NO_AVIF}.")
     if suffix not in _SUFFIX_FORMATS:
+        suffixes = [s for s, key in _SUFFIX_FORMATS.items() if key in output_formats()]
         raise UnsupportedFormatError(
             f"Cannot tell the output format from '{os.fspath(path)}': "
-            "use a name ending in .png, .jpg, .jpeg or .webp."
+            f"use a name ending in {', '.join(suffixes[:-1])} or {suffixes[-1]}."
         )
     return _SUFFIX_FORMATS[suffix]
 
@@ -201,6 +283,11 @@ def _open_header(stream: BinaryIO, name: str, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _bomb_error(exc, name, max_pixels, _header_size(stream)) from exc
     except UnidentifiedImageError as exc:
+        if not HEIF_SUPPORTED and _is_heic(stream):
+            raise ImageDecodeError(
+                f"{name} is a HEIC/HEIF photo, and reading those needs the pillow-heif package: run "
+                "`pip install pillow-heif` and try again, or convert the photo to JPEG."
+            ) from exc
         raise ImageDecodeError(
             f"{name} is not an image Portrait Studio can read (supported: {_READABLE}). "
             "Save it as JPEG or PNG and try again."
@@ -219,6 +306,33 @@ def _open_header(stream: BinaryIO, name: str, max_pixels: int) -> Image.Image:
             f"background). Crop it and try again."
         )
     return img
+
+
+def _is_heic(stream: BinaryIO) -> bool:
+    """True if ``stream`` starts with an ISO BMFF 'ftyp' box naming a HEIF brand (and no AVIF brand)."""
+    try:
+        stream.seek(0)
+        head = stream.read(256)
+    except Exception:
+        return False
+    if head[4:8] != b"ftyp":
+        return False
+    size = int.from_bytes(head[:4], "big")
+    brands = {head[8:12]} | {head[i:i + 4] for i in range(16, min(max(size, 16), len(head)) - 3, 4)}
+    return bool(brands & _HEVC_BRANDS) or (bool(brands & _HEIF_BRANDS) and not brands & {b"avif", b"avis"})
+
+
+def _valid_dpi(value: object) -> tuple[float, float] | None:
+    """Pillow's info["dpi"] as (x, y) floats, or None if it is missing, malformed or outside (0, 10000]."""
+    if not isinstance(value, (tuple, list)):
+        return None
+    try:
+        x, y = (float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError, ArithmeticError):  # not a pair of numbers (TIFF rationals may divide by 0)
+        return None
+    if not all(math.isfinite(v) and 0 < v <= _MAX_DPI for v in (x, y)):
+        return None
+    return x, y
 
 
 def _mp(pixels: float) -> str:
@@ -282,17 +396,25 @@ def _bomb_error(
     return ImageTooLargeError(f"{name} is over the limit of {_mp(limit)} MP. Downscale it and try again.")
 
 
-def _upright(img: Image.Image, notes: list[str]) -> Image.Image:
-    """Apply the EXIF orientation, as photo viewers do; a broken EXIF block is ignored with a note."""
+def _upright(img: Image.Image, notes: list[str]) -> tuple[Image.Image, int]:
+    """Apply the EXIF orientation, as photo viewers do, and return it (1 if none); broken EXIF is noted and ignored.
+
+    HEIF: libheif has already turned the image (irot/imir boxes) and pillow-heif has reset the EXIF tag
+    to 1, keeping the old value in info["original_orientation"]; that value is noted, nothing is turned.
+    """
     try:
         orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
         upright = ImageOps.exif_transpose(img)
     except Exception:  # malformed EXIF must not stop an otherwise good photo
         notes.append("could not read the EXIF orientation; used the image as stored")
-        return img
-    if orientation in range(2, 9):
+        return img, 1
+    if img.format == "HEIF" and orientation == 1:
+        orientation = img.info.get("original_orientation") or 1
+    if orientation not in range(1, 9):
+        orientation = 1
+    if orientation != 1:
         notes.append(f"turned upright using EXIF orientation {orientation}")
-    return upright
+    return upright, orientation
 
 
 def _colour_and_alpha(img: Image.Image, notes: list[str]) -> tuple[Image.Image, np.ndarray | None]:
@@ -354,12 +476,31 @@ def _to_srgb(img: Image.Image, icc: bytes, notes: list[str]) -> Image.Image:
 
 
 def _output_format(fmt: str) -> str:
-    """Normalise an output format name: "PNG" -> "png", "jpg"/".JPEG" -> "jpeg", "webp"; else refuse."""
+    """Normalise an output format name: "PNG" -> "png", "jpg"/".JPEG" -> "jpeg", "webp", "avif"; else refuse."""
     key = fmt.strip().lower().lstrip(".") if isinstance(fmt, str) else ""
     key = "jpeg" if key == "jpg" else key
-    if key not in MIME_TYPES:
-        raise UnsupportedFormatError(f"Cannot save as {fmt!r}: choose PNG, JPEG or WebP.")
+    if key == "avif" and not AVIF_SUPPORTED:
+        raise UnsupportedFormatError(f"Cannot save as {fmt!r}: {_NO_AVIF}.")
+    if key not in output_formats():
+        names = [_FORMAT_NAMES[k] for k in output_formats()]
+        raise UnsupportedFormatError(f"Cannot save as {fmt!r}: choose {', '.join(names[:-1])} or {names[-1]}.")
     return key
+
+
+def _check_dpi(dpi: object) -> tuple[float, float]:
+    """Check an encode_image dpi (a number or an (x, y) pair, each in (0, 10000]) and return (x, y) floats."""
+    values = dpi if isinstance(dpi, (tuple, list)) else (dpi, dpi)
+    ok = len(values) == 2 and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+        and math.isfinite(v) and 0 < v <= _MAX_DPI
+        for v in values
+    )
+    if not ok:
+        raise SettingsError(
+            f"dpi must be a number above 0 and at most {_MAX_DPI:.0f} (e.g. 300), or an (x, y) pair of such "
+            f"numbers, not {dpi!r}."
+        )
+    return float(values[0]), float(values[1])
 
 
 def _check_array(image: np.ndarray) -> np.ndarray:

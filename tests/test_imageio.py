@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from core.imageio import (
     decode_image,
     encode_image,
     format_from_suffix,
+    output_formats,
     read_rgb,
 )
 from tests.image_support import (
@@ -280,6 +284,7 @@ def test_text_file_named_jpg(tmp_path):
     with pytest.raises(ImageDecodeError, match="is not an image Portrait Studio can read") as info:
         decode_image(path)
     assert "notes.jpg" in str(info.value) and "JPEG, PNG, WebP, BMP, TIFF" in str(info.value)
+    assert "HEIC" in str(info.value)
     assert isinstance(info.value, PortraitStudioError) and isinstance(info.value, ValueError)
 
 
@@ -343,9 +348,10 @@ def test_jpeg_of_rgba_is_refused():
         encode_image(noise(4, 4, 4), "jpeg")
 
 
-@pytest.mark.parametrize("fmt", ["gif", "tiff", "", "bmp"])
+@pytest.mark.parametrize("fmt", ["gif", "tiff", "", "bmp", "heic"])
 def test_unknown_output_format_is_refused(fmt):
-    with pytest.raises(UnsupportedFormatError, match="PNG, JPEG or WebP"):
+    choices = "PNG, JPEG, WebP or AVIF" if imageio.AVIF_SUPPORTED else "PNG, JPEG or WebP"
+    with pytest.raises(UnsupportedFormatError, match=choices):
         encode_image(noise(4, 4), fmt)
 
 
@@ -368,6 +374,235 @@ def test_alpha_to_uint8_rounds_and_clips():
 def test_format_from_suffix_and_mime_types():
     names = ("a.png", "b.JPG", "c.jpeg", "d.webp")
     assert [format_from_suffix(p) for p in names] == ["png", "jpeg", "jpeg", "webp"]
-    with pytest.raises(UnsupportedFormatError, match=r"\.png, \.jpg, \.jpeg or \.webp"):
+    suffixes = r"\.png, \.jpg, \.jpeg, \.webp or \.avif" if imageio.AVIF_SUPPORTED else r"\.png, \.jpg, \.jpeg or \.webp"
+    with pytest.raises(UnsupportedFormatError, match=suffixes):
         format_from_suffix("e.gif")
-    assert set(MIME_TYPES) == {"png", "jpeg", "webp"} and MIME_TYPES["jpeg"] == "image/jpeg"
+    assert set(MIME_TYPES) == set(output_formats()) and MIME_TYPES["jpeg"] == "image/jpeg"
+
+
+def test_output_formats_lists_the_writable_keys_in_order():
+    assert output_formats() == (("png", "jpeg", "webp", "avif") if imageio.AVIF_SUPPORTED else ("png", "jpeg", "webp"))
+    for key in output_formats():
+        assert Image.open(io.BytesIO(encode_image(noise(8, 8), key))).format == key.upper()
+
+
+# --- HEIC / HEIF ----------------------------------------------------------------------------------------
+
+# The start of an iPhone .heic: an ISO BMFF 'ftyp' box, major brand heic, compatible mif1 and heic.
+HEIC_HEADER = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic"
+
+
+def heic_with_orientation(stored: np.ndarray, orientation: int) -> bytes:
+    """A HEIC (via pillow-heif) of `stored` carrying EXIF orientation `orientation`."""
+    pytest.importorskip("pillow_heif")
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return save(Image.fromarray(stored), "HEIF", quality=-1, exif=exif.tobytes())
+
+
+def test_heic_is_a_readable_suffix_and_format():
+    assert {".heic", ".heif"} <= set(imageio.IMAGE_SUFFIXES)
+    assert imageio.HEIF_SUPPORTED == ("HEIF" in imageio.SUPPORTED_INPUT_FORMATS)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_heic_exif_orientation_matches_viewer_once(orientation):
+    stored = np.zeros((20, 40, 3), np.uint8)  # 40 wide, 20 high, four saturated quadrants
+    stored[:10, :20], stored[:10, 20:], stored[10:, :20], stored[10:, 20:] = RED, GREEN, BLUE, YELLOW
+    data = heic_with_orientation(stored, orientation)
+    assert (Image.open(io.BytesIO(data)).info["original_orientation"] or 1) == orientation  # the file carries it
+    out = decode_image(data, name="IMG_0001.HEIC")
+    expected = viewer_shows(stored, orientation)
+    assert out.format == "HEIF" and out.rgb.shape == expected.shape  # 6 and 8: 20 wide, 40 high
+    np.testing.assert_allclose(quadrant_means(out.rgb), quadrant_means(expected), atol=12)  # lossy YCbCr
+    assert any("EXIF orientation" in n for n in out.notes) == (orientation != 1)
+
+
+def test_heic_orientation_6_puts_the_top_left_corner_top_right():
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:10, :20] = RED  # stored top-left; a viewer turns the photo 90 degrees clockwise
+    out = decode_image(heic_with_orientation(stored, 6))
+    assert out.rgb.shape == (40, 20, 3)
+    np.testing.assert_allclose(out.rgb[2, 17], RED, atol=12)  # top-right corner
+    np.testing.assert_allclose(out.rgb[2, 2], (0, 0, 0), atol=12)
+    np.testing.assert_allclose(out.rgb[37, 17], (0, 0, 0), atol=12)
+
+
+def test_heic_without_pillow_heif_says_how_to_enable_it(monkeypatch):
+    monkeypatch.setattr(imageio, "HEIF_SUPPORTED", False)
+    monkeypatch.setattr(imageio, "SUPPORTED_INPUT_FORMATS", tuple(f for f in imageio.SUPPORTED_INPUT_FORMATS if f != "HEIF"))
+    with pytest.raises(ImageDecodeError, match=r"'IMG_0001\.HEIC' is a HEIC/HEIF photo.*`pip install pillow-heif`"):
+        decode_image(HEIC_HEADER + b"\0" * 64, name="IMG_0001.HEIC")
+    avif_header = b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avifmiaf"  # generic brand, but an AVIF
+    with pytest.raises(ImageDecodeError, match="not an image Portrait Studio can read") as info:
+        decode_image(avif_header + b"\0" * 64)
+    assert "pillow-heif" not in str(info.value).replace("(after pip install pillow-heif)", "")
+    np.testing.assert_array_equal(read_rgb(encode_image(noise(4, 4), "png")), noise(4, 4))
+
+
+def test_import_without_pillow_heif_still_decodes_other_formats():
+    script = (
+        "import sys; sys.modules['pillow_heif'] = None\n"  # makes `import pillow_heif` raise ImportError
+        "import numpy as np\n"
+        "from core import imageio\n"
+        "assert not imageio.HEIF_SUPPORTED and 'HEIF' not in imageio.SUPPORTED_INPUT_FORMATS\n"
+        "assert imageio.decode_image(imageio.encode_image(np.zeros((4, 4, 3), np.uint8), 'png')).format == 'PNG'\n"
+        f"try:\n    imageio.decode_image({HEIC_HEADER + bytes(64)!r})\n"
+        "except imageio.ImageDecodeError as exc:\n    print(exc)\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "is a HEIC/HEIF photo" in done.stdout and "pip install pillow-heif" in done.stdout
+
+
+# --- DPI ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_dpi_is_read(fmt):
+    img = Image.fromarray(noise(6, 8))
+    out = decode_image(save(img, fmt, dpi=(300, 300)))
+    assert out.dpi is not None and all(isinstance(v, float) for v in out.dpi)
+    np.testing.assert_allclose(out.dpi, (300, 300), atol=0.01)  # PNG: 11811 pixels per metre
+    assert decode_image(save(img, fmt)).dpi is None
+
+
+def test_nonsensical_dpi_is_none():
+    img = Image.fromarray(noise(6, 8))
+    assert decode_image(save(img, "PNG", dpi=(0, 0))).dpi is None  # pHYs of 0 pixels per metre
+    assert Image.open(io.BytesIO(save(img, "PNG", dpi=(0, 0)))).info["dpi"] == (0, 0)
+    assert imageio._valid_dpi((float("nan"), 300)) is None and imageio._valid_dpi((300, float("inf"))) is None
+    assert imageio._valid_dpi((-72, 72)) is None and imageio._valid_dpi("72") is None
+    assert imageio._valid_dpi((72, 96)) == (72.0, 96.0)
+
+
+def test_dpi_follows_a_quarter_turn():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = decode_image(save(Image.fromarray(noise(16, 24)), "JPEG", dpi=(300, 150), exif=exif.tobytes()))
+    assert out.rgb.shape == (24, 16, 3) and out.dpi == (150.0, 300.0)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg"])
+def test_dpi_is_written(fmt):
+    for dpi, expected in ((300, (300, 300)), ((300, 72), (300, 72)), (96.0, (96, 96))):
+        data = encode_image(noise(6, 8), fmt, dpi=dpi)
+        # PNG stores whole pixels per metre: off by at most half of one, 0.0127 dpi (300 -> 299.9994, 96 -> 96.012)
+        np.testing.assert_allclose(Image.open(io.BytesIO(data)).info["dpi"], expected, atol=0.0127)
+        np.testing.assert_allclose(decode_image(data).dpi, expected, atol=0.0127)
+    assert "dpi" not in Image.open(io.BytesIO(encode_image(noise(6, 8), fmt))).info
+
+
+def test_dpi_is_accepted_but_not_stored_for_webp_and_avif():
+    for fmt in ("webp", "avif") if imageio.AVIF_SUPPORTED else ("webp",):
+        data = encode_image(noise(6, 8), fmt, dpi=300)
+        assert decode_image(data).dpi is None  # Pillow has no way to write it (documented in encode_image)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 10_001, float("nan"), float("inf"), True, "300", (300,), (300, 0), (300, 72, 1)])
+def test_invalid_dpi_is_a_settings_error(bad):
+    with pytest.raises(SettingsError, match="dpi must be a number above 0 and at most 10000"):
+        encode_image(noise(4, 4), "png", dpi=bad)
+
+
+def test_dpi_limits_are_accepted():
+    np.testing.assert_allclose(decode_image(encode_image(noise(4, 4), "jpeg", dpi=10_000)).dpi, (10_000, 10_000))
+    assert decode_image(encode_image(noise(4, 4), "jpeg", dpi=np.float32(72))).dpi == (72.0, 72.0)
+
+
+# --- quality and lossless -------------------------------------------------------------------------------
+
+
+def smooth(h: int = 48, w: int = 64) -> np.ndarray:
+    """A smooth colour gradient (compresses well, so lossy codecs keep it close)."""
+    y, x = np.mgrid[0:h, 0:w]
+    return np.stack([x * 255 // (w - 1), y * 255 // (h - 1), (x + y) * 255 // (w + h - 2)], axis=2).astype(np.uint8)
+
+
+def test_quality_changes_size():
+    arr = noise(48, 64, seed=11)
+    for fmt in output_formats()[1:]:  # jpeg, webp (and avif)
+        assert len(encode_image(arr, fmt, quality=20)) < len(encode_image(arr, fmt, quality=95)), fmt
+        assert encode_image(arr, fmt) == encode_image(arr, fmt, quality=95)  # 95 is the default
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_webp_lossless_round_trip_is_exact(channels):
+    arr = noise(24, 32, channels, seed=12)
+    if channels == 4:
+        arr[0, :, 3] = 0  # fully transparent pixels keep their stored colour too
+    out = decode_image(encode_image(arr, "webp", lossless=True))
+    assert out.format == "WEBP"
+    np.testing.assert_array_equal(out.rgb, arr[..., :3])
+    if channels == 4:
+        np.testing.assert_array_equal(alpha_to_uint8(out.alpha), arr[..., 3])
+    assert not np.array_equal(decode_image(encode_image(arr, "webp")).rgb, arr[..., :3])  # lossy by default
+
+
+def test_lossless_is_refused_where_impossible_and_checked():
+    arr = noise(4, 4)
+    assert encode_image(arr, "png", lossless=True) == encode_image(arr, "png")  # PNG is always lossless
+    with pytest.raises(SettingsError, match="JPEG cannot be lossless"):
+        encode_image(arr, "jpeg", lossless=True)
+    with pytest.raises(SettingsError, match="lossless must be True or False"):
+        encode_image(arr, "webp", lossless="yes")
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "webp", "avif"])
+@pytest.mark.parametrize("bad", [0, 101, -5, 50.0, True, "95"])
+def test_invalid_quality_is_a_settings_error(fmt, bad):
+    if fmt == "avif" and not imageio.AVIF_SUPPORTED:
+        with pytest.raises(UnsupportedFormatError):
+            encode_image(noise(4, 4), fmt, quality=bad)
+        return
+    with pytest.raises(SettingsError, match="Quality must be a whole number from 1 to 100"):
+        encode_image(noise(4, 4), fmt, quality=bad)
+
+
+# --- AVIF -----------------------------------------------------------------------------------------------
+
+NO_AVIF = "this Pillow build cannot write AVIF (PIL.features.check('avif') is False); choose PNG, JPEG or WebP"
+
+
+def test_avif_support_matches_pillow():
+    from PIL import features
+
+    assert imageio.AVIF_SUPPORTED == bool(features.check("avif"))
+    assert ("avif" in MIME_TYPES) == ("avif" in output_formats()) == ("AVIF" in imageio.SUPPORTED_INPUT_FORMATS)
+    assert ("avif" in MIME_TYPES) == imageio.AVIF_SUPPORTED == (".avif" in imageio.IMAGE_SUFFIXES)
+
+
+def test_avif_round_trip_or_clear_refusal():
+    arr = smooth()
+    if imageio.AVIF_SUPPORTED:
+        out = decode_image(encode_image(arr, "avif"))
+        assert out.format == "AVIF" and out.rgb.shape == arr.shape and out.alpha is None
+        assert np.abs(out.rgb.astype(int) - arr).mean() < 3
+        rgba = np.dstack([arr, np.full(arr.shape[:2], 255, np.uint8)])
+        rgba[:, :32, 3] = 0
+        out = decode_image(encode_image(rgba, "avif"))
+        np.testing.assert_allclose(alpha_to_uint8(out.alpha), rgba[..., 3], atol=2)
+        assert format_from_suffix("out.AVIF") == "avif" and MIME_TYPES["avif"] == "image/avif"
+        with pytest.raises(SettingsError, match="cannot write lossless AVIF.*PNG or WebP"):
+            encode_image(arr, "avif", lossless=True)
+        with pytest.raises(UnsupportedFormatError, match="at most 32768 pixels"):
+            encode_image(np.zeros((2, 32_769, 3), np.uint8), "avif")
+    else:
+        with pytest.raises(UnsupportedFormatError) as info:
+            encode_image(arr, "avif")
+        assert NO_AVIF in str(info.value)
+        with pytest.raises(UnsupportedFormatError) as info:
+            format_from_suffix("out.avif")
+        assert NO_AVIF in str(info.value)
+
+
+def test_avif_refused_with_the_reason_when_pillow_lacks_it(monkeypatch):
+    monkeypatch.setattr(imageio, "AVIF_SUPPORTED", False)
+    assert output_formats() == ("png", "jpeg", "webp")
+    for call in (lambda: encode_image(noise(4, 4), "AVIF"), lambda: format_from_suffix("portrait.avif")):
+        with pytest.raises(UnsupportedFormatError) as info:
+            call()
+        assert NO_AVIF in str(info.value)
+    with pytest.raises(UnsupportedFormatError, match=r"choose PNG, JPEG or WebP\.$"):
+        encode_image(noise(4, 4), "gif")
