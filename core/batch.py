@@ -10,6 +10,7 @@ read gets its reason and the others go on. No Streamlit here: the Batch page dri
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
 import time
@@ -20,15 +21,18 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from core.compose import compose, encode_picture
 from core.composite import Background, mask_image, over_checkerboard
 from core.errors import PortraitStudioError
 from core.finishing import FinishSettings
 from core.imageio import IMAGE_SUFFIXES, encode_image
 from core.inspection import preview_copy
 from core.output import output_names, write_atomic
-from core.pipeline import process, render
+from core.framing import FrameSettings
+from core.pipeline import process
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings
+from core.shadow import ShadowSettings
 
 __all__ = ["Batch", "BatchItem", "OUTPUT_KINDS", "Recipe"]
 
@@ -49,6 +53,8 @@ class Recipe:
     finishing: FinishSettings
     background: Background
     inference: InferenceSettings | None = None
+    frame: FrameSettings | None = None
+    shadow: ShadowSettings | None = None
 
 
 @dataclass
@@ -136,15 +142,22 @@ class Batch:
     def _process(self, item: BatchItem, segmenter, recipe: Recipe) -> None:
         result = process(
             str(item.source), segmenter, kind="composite", settings=recipe.settings, background=recipe.background,
-            fmt="png", finishing=recipe.finishing, inference=recipe.inference, name=item.name,
+            fmt="png", finishing=recipe.finishing, inference=recipe.inference, name=item.name, frame=recipe.frame,
+            shadow=recipe.shadow,
         )
         item.needs_a_look = result.needs_a_look
         rgb, alpha = result.decoded.rgb, result.alpha
         outputs = self.folder / "outputs"
+        # The cut-out and mask are framed like the result (a print sheet is of the result only).
+        frame = dataclasses.replace(recipe.frame, print_sheet=False) if recipe.frame is not None else None
+
+        def encoded(kind: str) -> bytes:
+            return encode_picture(compose(rgb, alpha, kind, None, recipe.finishing, frame, recipe.shadow, result.decoded.dpi), "png")
+
         files = {
             "result": (f"{item.stem}-result.png", result.encoded),
-            "cutout": (f"{item.stem}-cutout.png", encode_image(render(rgb, alpha, "cutout", None, recipe.finishing), "png")),
-            "mask": (f"{item.stem}-mask.png", encode_image(mask_image(alpha), "png")),
+            "cutout": (f"{item.stem}-cutout.png", encoded("cutout")),
+            "mask": (f"{item.stem}-mask.png", encoded("mask")),
         }
         for kind, (name, data) in files.items():
             write_atomic(outputs / name, data)

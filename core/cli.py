@@ -7,7 +7,10 @@ anything failed, 2 for a usage error, 130 when interrupted (Ctrl-C). Inputs are 
 results are written atomically (`core.output`). `--preset PRESET.json` applies a recipe saved on the
 dashboard's Tuning page (options override it), `--edits EDITS.json` touch-up edits saved on its Touch-up page
 (one photo only); `--skip-existing` leaves existing outputs alone and `--report REPORT.csv` lists every photo
-with its status, time and needs-a-look score (`core.triage`).
+with its status, time and needs-a-look score (`core.triage`). Framing (`--aspect --size --dpi --margin-pct
+--anchor`), ID photos (`--id-photo NAME --print-sheet`; names from `python -m core presets`), the shadow
+(`--shadow ...`), the blurred background (`--blur-strength-pct --blur-kernel`) and the encoder (`--quality
+--lossless`) are settings groups like refinement's: each option is generated from its dataclass field.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ import time
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from core.composite import Background
+from core.compose import OutputSettings
+from core.composite import Background, BlurSettings
 from core.errors import PortraitStudioError
+from core.framing import FrameSettings
+from core.id_presets import ID_PRESETS
 from core.imageio import IMAGE_SUFFIXES, format_from_suffix, read_rgb
 from core.limits import DEFAULT_MAX_MEGAPIXELS, DEFAULT_WORKING_MEGAPIXELS, set_pixel_limits
 from core.output import (
@@ -35,6 +41,7 @@ from core.finishing import FinishSettings
 from core.refine import RefineSettings
 from core.segmentation import DEVICE_CHOICES, InferenceSettings, Segmenter, get_segmenter
 from core.settings import Settings
+from core.shadow import ShadowSettings
 from core.touchup import MAX_EDITS_BYTES, Edit, parse_edits
 from core.weights import DEFAULT_MODEL, REGISTRY, get_spec
 
@@ -43,7 +50,13 @@ SETTINGS_GROUPS = {
     InferenceSettings: "network input (how the photo is shown to the network)",
     RefineSettings: "mask refinement (sizes in % of the image's long side)",
     FinishSettings: "edge colour on the new background",
+    FrameSettings: "framing and ID photos (any of these options turns reframing on)",
+    ShadowSettings: "shadow (any of these options turns the shadow on)",
+    BlurSettings: "blurred background (with --background blur)",
+    OutputSettings: "output file",
 }
+#: Groups that only the replace command takes (the others make no background).
+REPLACE_ONLY = (BlurSettings,)
 
 KINDS: dict[str, OutputKind] = {"mask": "mask", "cutout": "cutout", "replace": "composite"}
 
@@ -56,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser; refinement options are generated from RefineSettings' fields."""
     parser = argparse.ArgumentParser(prog="python -m core", description="Portrait Studio: cut people out of photos (MODNet and U²-Net, on your own machine).")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("presets", help="list the ID-photo and profile presets (--id-photo NAME)",
+                        description="list the ID-photo and profile presets (--id-photo NAME)")
     helps = {"mask": "write the alpha mask (grey PNG)", "cutout": "write the RGBA cut-out", "replace": "put the subject on a new background"}
     for command, text in helps.items():
         sub = commands.add_parser(command, help=text, description=text)
@@ -63,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("-o", "--output", type=Path, required=True, help="output file, or output folder when INPUT is a folder")
         if command == "replace":
             sub.add_argument(
-                "--background", required=True,
-                help="an image PATH (cover-fitted, never stretched), a colour (#RRGGBB or a CSS name such as 'navy'), 'blur' (blurred original) or 'transparent'",
+                "--background",
+                help="an image PATH (cover-fitted, never stretched), a colour (#RRGGBB or a CSS name such as 'navy'), 'blur' "
+                     "(blurred original) or 'transparent'; required unless --id-photo gives its own plain light one",
             )
         sub.add_argument(
             "--in-place", action="store_true",
@@ -94,17 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
             help=f"refine larger photos at this size and scale the mask back up (default {DEFAULT_WORKING_MEGAPIXELS:g})",
         )
         for cls, title in SETTINGS_GROUPS.items():
-            _add_settings_options(sub.add_argument_group(title), cls)
+            if command == "replace" or cls not in REPLACE_ONLY:
+                _add_settings_options(sub.add_argument_group(title), cls)
     return parser
 
 
-def _default_text(cls: type[Settings], name: str, default: bool | float) -> str:
+def _default_text(cls: type[Settings], name: str, default: bool | float | str) -> str:
     """'default X', plus each model whose measured value differs (e.g. 'default 320; modnet: 512')."""
     own = [
         f"{model}: {getattr(cls.for_model(spec), name):g}" for model, spec in REGISTRY.items()
         if cls.MODEL_FIELD and name in getattr(spec, cls.MODEL_FIELD)
     ]
-    return "; ".join([f"default {default:g}" if not isinstance(default, bool) else f"default {default}", *own])
+    shown = f"{default:g}" if isinstance(default, float) else repr(default) if default == "" else f"{default}"
+    return "; ".join([f"default {shown}", *own])
 
 
 def _add_settings_options(group: argparse._ArgumentGroup, cls: type[Settings]) -> None:
@@ -116,6 +134,13 @@ def _add_settings_options(group: argparse._ArgumentGroup, cls: type[Settings]) -
                 _option(spec.name), action=argparse.BooleanOptionalAction, default=None,
                 help=f"{spec.help} ({default})".replace("%", "%%"),  # argparse formats help with %
             )
+        elif spec.type is str:
+            examples = f"; e.g. {', '.join(c for c in spec.choices if c)}" if spec.free_text else ""
+            group.add_argument(
+                _option(spec.name), default=None, metavar=spec.name.split("_")[-1].upper() if spec.free_text else None,
+                choices=None if spec.free_text else spec.choices,
+                help=f"{spec.help} [{default}{examples}]".replace("%", "%%"),
+            )
         else:
             group.add_argument(
                 _option(spec.name), type=float, default=None, metavar="X",
@@ -123,9 +148,13 @@ def _add_settings_options(group: argparse._ArgumentGroup, cls: type[Settings]) -
             )
 
 
-def _given(cls: type[Settings], args: argparse.Namespace) -> dict[str, bool | float]:
-    """The options of `cls` given on the command line, by field name."""
-    return {spec.name: getattr(args, spec.name) for spec in cls.field_specs() if getattr(args, spec.name) is not None}
+def _given(cls: type[Settings], args: argparse.Namespace) -> dict[str, bool | float | str]:
+    """The options of `cls` given on the command line, by field name (a group's switch turned on by any of its
+    other options, unless it was turned off: Settings.SWITCH)."""
+    given = {spec.name: getattr(args, spec.name) for spec in cls.field_specs() if getattr(args, spec.name, None) is not None}
+    if cls.SWITCH and given and cls.SWITCH not in given:
+        given[cls.SWITCH] = True
+    return given
 
 
 def _settings_from_args(cls: type[S], args: argparse.Namespace, preset: dict[type[Settings], Settings]) -> S:
@@ -259,9 +288,41 @@ def _check_output_file(path: Path, kind: OutputKind, background: Background | No
         raise PortraitStudioError(f"{folder} cannot be written to: choose an output file in a folder you can write to.")
 
 
+def _background(args: argparse.Namespace, preset: dict[type[Settings], Settings], frame: FrameSettings) -> Background | None:
+    """The replace command's background (with the blur options); an ID photo's own plain one when none is given."""
+    if args.command != "replace":
+        return None
+    if args.background is None:
+        if frame.id_photo == "none":
+            raise PortraitStudioError(
+                "replace needs --background: a colour (#RRGGBB or a name such as 'white'), 'blur', 'transparent' or an "
+                "image path (or --id-photo NAME, which brings its own plain light background)."
+            )
+        return None  # core.compose gives the preset's
+    background = Background.parse(args.background, _read_background)
+    if background.kind == "blur":
+        blur = _settings_from_args(BlurSettings, args, preset)
+        kernel = blur.blur_kernel if args.blur_kernel is not None or BlurSettings in preset else background.blur_kernel
+        background = Background(kind="blur", blur_sigma_pct=blur.blur_strength_pct, blur_kernel=kernel)
+    return background
+
+
+def list_presets(stdout: TextIO) -> int:
+    """`python -m core presets`: the ID-photo presets, one line each."""
+    for name, preset in ID_PRESETS.items():
+        unit = preset.unit
+        head = f"head {preset.head[0]:g}-{preset.head[1]:g} {unit}"
+        where = f"eyes {preset.eyes[0]:g}-{preset.eyes[1]:g} {unit} from the bottom" if preset.eyes else f"crown {preset.crown_gap:g} {unit} from the top"
+        print(f"{name:16} {preset.size_text:10} {head}, {where}; {preset.label} ({preset.source})", file=stdout)
+    print("Use one with --id-photo NAME (and --print-sheet for a 10x15 cm sheet of a printed one).", file=stdout)
+    return 0
+
+
 def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "presets":
+        return list_presets(stdout)
     if not args.input.exists():
         print(f"error: {args.input} does not exist", file=stderr)
         return 2
@@ -294,7 +355,15 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
                 )
         else:
             inference = _settings_from_args(InferenceSettings, args, preset)
-        background = Background.parse(args.background, _read_background) if args.command == "replace" else None
+        frame = _settings_from_args(FrameSettings, args, preset)
+        shadow = _settings_from_args(ShadowSettings, args, preset)
+        output = _settings_from_args(OutputSettings, args, preset)
+        background = _background(args, preset, frame)
+        if frame.print_sheet and (args.command != "replace" or (background is not None and background.kind == "transparent")):
+            raise PortraitStudioError(
+                "--print-sheet makes a sheet to print: use the replace command with a background (or none: the ID "
+                "preset's own), not transparency."
+            )
         edits = _read_edits(args.edits, folder_mode)
         if args.report is not None:
             _check_report(args.report, args.input, folder_mode)
@@ -306,7 +375,8 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
     except PortraitStudioError as exc:
         print(f"error: {exc}", file=stderr)
         return 2
-    options = {"settings": settings, "finishing": finishing, "inference": inference, "background": background, "edits": edits}
+    options = {"settings": settings, "finishing": finishing, "inference": inference, "background": background, "edits": edits,
+               "frame": frame, "shadow": shadow, "output": output}
     run_options = {"skip_existing": args.skip_existing, "report": args.report}
     if not folder_mode:
         return _process_all(_jobs(args.input, args.output), segmenter, KINDS[args.command], options, stdout, stderr,
@@ -359,9 +429,9 @@ def _process_all(
                 row.update(status="written", seconds=f"{time.perf_counter() - start:.3f}",
                            needs_a_look=f"{result.needs_a_look:.4f}")
                 status = f"{source.name} -> {target} ({time.perf_counter() - start:.2f} s)"
-                for note in result.decoded.notes:
+                for note in (*result.decoded.notes, *result.notes):
                     status += f"; note: {note}"
-                if bar is None or result.decoded.notes:  # folder mode: a line only for files read with a note
+                if bar is None or result.decoded.notes or result.notes:  # folder mode: a line only for files read with a note
                     if bar is not None:
                         bar.clear()
                     print(status, file=stdout)

@@ -20,10 +20,12 @@ import numpy as np
 from PIL import ImageColor
 
 from core.errors import SettingsError
+from core.settings import Settings, choice_field, float_field
 from core.arrays import as_alpha, check_alpha_matches, check_image, check_size, pixels_from_pct
 
 __all__ = [
     "Background",
+    "BlurSettings",
     "blend",
     "blend_float",
     "blurred_background",
@@ -277,6 +279,22 @@ def blurred_background(
 
 
 @dataclass(frozen=True)
+class BlurSettings(Settings):
+    """How strongly, and with which kernel, a "blur" background blurs the photo."""
+
+    KIND = "blur"
+
+    blur_strength_pct: float = float_field(
+        2.0, 0.1, 20.0, 0.1, "blur", "How blurred the photo behind the subject is: the blur's sigma in % of the long side.",
+        basic="Blur strength (% of long side)",
+    )
+    blur_kernel: str = choice_field(
+        "gaussian", _BLUR_KERNELS, "blur", "gaussian: smooth; disc: like a lens, bright points become even discs (bokeh).",
+        basic="Blur kernel",
+    )
+
+
+@dataclass(frozen=True)
 class Background:
     """What goes behind the subject: a colour, an image (uint8 HxWx3), a blur of the photo, or transparency.
 
@@ -331,6 +349,12 @@ class Background:
     def __hash__(self) -> int:
         shape = None if self.image is None else self.image.shape
         return hash((self.kind, self.color, self.blur_sigma_pct, self.blur_kernel, shape))
+
+    def with_blur(self, blur: BlurSettings) -> Background:
+        """This background with the strength and kernel of `blur` (itself unless it is a blur)."""
+        if self.kind != "blur":
+            return self
+        return Background(kind="blur", blur_sigma_pct=blur.blur_strength_pct, blur_kernel=blur.blur_kernel)
 
     @classmethod
     def parse(cls, text: str, load_image: Callable[[str], np.ndarray]) -> Background:

@@ -18,6 +18,7 @@ from core.errors import SettingsError
 from core.foreground import decontaminate
 from core.harmonize import harmonize, light_wrap
 from core.settings import Settings, bool_field, float_field
+from core.shadow import ShadowSettings, cast_shadow, shadow_matte, with_shadow_rgba
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,13 @@ class FinishSettings(Settings):
 
 
 def finish(
-    image: np.ndarray, alpha: np.ndarray, background: Background, settings: FinishSettings | None = None
+    image: np.ndarray, alpha: np.ndarray, background: Background, settings: FinishSettings | None = None,
+    shadow: ShadowSettings | None = None,
 ) -> np.ndarray:
-    """image uint8 HxWx3, alpha float32 HxW in [0, 1] → uint8 HxWx3 composite, or HxWx4 cut-out if transparent."""
+    """image uint8 HxWx3, alpha float32 HxW in [0, 1] → uint8 HxWx3 composite, or HxWx4 cut-out if transparent.
+
+    `shadow` (core.shadow) darkens the new background under the subject; a transparent cut-out keeps it only
+    when its `shadow_in_cutout` is on."""
     if not isinstance(background, Background):
         raise SettingsError(
             f"background must be a Background, got {type(background).__name__}; "
@@ -67,8 +72,11 @@ def finish(
     if settings.decontaminate and settings.decontaminate_strength > 0:
         foreground = decontaminate(image, alpha, settings.decontaminate_strength)
     if background.kind == "transparent":
-        return cutout_rgba(foreground, alpha)
-    plate = background_plate(image, alpha, background)
+        cutout = cutout_rgba(foreground, alpha)
+        if shadow is not None and shadow.shadow and shadow.shadow_in_cutout:
+            return with_shadow_rgba(cutout, shadow_matte(alpha, shadow))
+        return cutout
+    plate = cast_shadow(background_plate(image, alpha, background), alpha, shadow)
     if settings.harmonize and settings.harmonize_strength > 0:
         foreground = harmonize(foreground, alpha, plate, settings.harmonize_strength)
     out = blend(foreground, alpha, plate)

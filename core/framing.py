@@ -114,8 +114,16 @@ class FrameSettings(Settings):
     )
 
     def check(self) -> None:
-        if self.print_sheet and (self.id_photo == "none" or ID_PRESETS[self.id_photo].unit != "mm"):
-            printed = ", ".join(name for name, preset in ID_PRESETS.items() if preset.unit == "mm")
+        sized = size_in_pixels(self.size, self.dpi)
+        if sized is not None and self.aspect != "original":
+            height, width = sized
+            if abs(width / height - _ratio(self.aspect, sized)) > 1.0 / min(height, width):
+                raise SettingsError(
+                    f"The size {self.size} is {width}x{height} pixels, not of the aspect {self.aspect}: give one of them "
+                    f"(a size sets its own aspect)."
+                )
+        if self.print_sheet and (self.id_photo == "none" or not ID_PRESETS[self.id_photo].printed):
+            printed = ", ".join(name for name, preset in ID_PRESETS.items() if preset.printed)
             raise SettingsError(f"A print sheet tiles a printed ID photo: choose one of {printed} as the ID photo.")
 
 
@@ -191,19 +199,13 @@ def _margins(box: Box, anchor: str, fraction: float) -> dict[str, float]:
 def canvas_size(settings: FrameSettings, photo_shape: tuple[int, int], box: Box) -> tuple[int, int]:
     """(height, width) of the output canvas for a subject `box` in a photo of `photo_shape` (H, W).
 
-    A size wins (in pixels, or mm/in at settings.dpi); an aspect that disagrees with it is refused. Without a size,
+    A size wins (in pixels, or mm/in at settings.dpi; FrameSettings refuses an aspect that disagrees). Without a size,
     the smallest canvas of the aspect that holds the box and its margins at scale 1.
     """
     ratio = _ratio(settings.aspect, photo_shape)
     sized = size_in_pixels(settings.size, settings.dpi)
     if sized is not None:
-        height, width = sized
-        if settings.aspect != "original" and abs(width / height - ratio) > 1.0 / min(height, width):
-            raise SettingsError(
-                f"The size {settings.size} is {width}x{height} pixels, not of the aspect {settings.aspect}: "
-                f"give one of them (a size sets its own aspect)."
-            )
-        return height, width
+        return sized
     m = _margins(box, settings.anchor, settings.margin_pct / 100.0)
     free_y, free_x = 1.0 - m["top"] - m["bottom"], 1.0 - m["left"] - m["right"]
     height = max(box.height / free_y, box.width / (free_x * ratio))
@@ -260,12 +262,15 @@ def frame_subject(settings: FrameSettings, alpha: np.ndarray) -> Placement:
     return place_subject(settings, alpha.shape[:2], box)
 
 
-def apply_placement(image: np.ndarray, alpha: np.ndarray, placement: Placement) -> tuple[np.ndarray, np.ndarray]:
+def apply_placement(
+    image: np.ndarray, alpha: np.ndarray, placement: Placement, mirror: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """image uint8 HxWx3, alpha float32 HxW → (image uint8 H'xW'x3, alpha float32 H'xW') on the canvas.
 
     Only the part of the photo the canvas shows is resampled (area-averaged when shrinking, cubic when
     enlarging), then placed at the nearest whole pixel; beyond the photo the matte is 0 (the new background)
-    and the image repeats its edge (so edge-colour estimates see no black)."""
+    and the image repeats its edge (so edge-colour estimates see no black), or is mirrored there (`mirror`, for a
+    blurred backdrop)."""
     image = check_image(image, "image")
     alpha = as_alpha(alpha)
     s, (height, width) = placement.scale, placement.canvas
@@ -296,6 +301,7 @@ def apply_placement(image: np.ndarray, alpha: np.ndarray, placement: Placement) 
     crop_image, crop_alpha = crop_image[cy0:cy1, cx0:cx1], crop_alpha[cy0:cy1, cx0:cx1]
     pad_top, pad_left = max(0, top), max(0, left)
     pad_bottom, pad_right = height - pad_top - crop_alpha.shape[0], width - pad_left - crop_alpha.shape[1]
-    canvas_image[...] = cv2.copyMakeBorder(crop_image, pad_top, pad_bottom, pad_left, pad_right, cv2.BORDER_REPLICATE)
+    border = cv2.BORDER_REFLECT_101 if mirror and min(crop_alpha.shape) > 1 else cv2.BORDER_REPLICATE
+    canvas_image[...] = cv2.copyMakeBorder(crop_image, pad_top, pad_bottom, pad_left, pad_right, border)
     canvas_alpha[pad_top:pad_top + crop_alpha.shape[0], pad_left:pad_left + crop_alpha.shape[1]] = crop_alpha
     return canvas_image, canvas_alpha

@@ -19,11 +19,14 @@ import numpy as np
 
 from core.combine import CombinedSegmenter, disagreement
 from core.composite import Background, mask_image
+from core.compose import OutputSettings, compose, encode_picture
 from core.finishing import FinishSettings, finish
-from core.imageio import DecodedImage, decode_image, encode_image
+from core.framing import FrameSettings
+from core.imageio import DecodedImage, decode_image
 from core.limits import pixel_limits
 from core.refine import FULL_RESOLUTION_STEPS, WORKING_STEPS, RefineSettings, refine
 from core.segmentation import InferenceSettings, Segmenter, resize_prediction
+from core.shadow import ShadowSettings
 from core.touchup import Edit, apply_edits
 from core.triage import needs_a_look
 
@@ -177,6 +180,7 @@ class ProcessResult:
     encoded: bytes
     timer: StageTimer
     needs_a_look: float  # core.triage: in [0, 1], higher = more likely a bad cut
+    notes: tuple[str, ...] = ()  # what composing it noted (e.g. an ID photo's head was enlarged)
 
 
 def process(
@@ -192,13 +196,17 @@ def process(
     timer: StageTimer | None = None,
     edits: Sequence[Edit] = (),
     name: str | None = None,
+    frame: FrameSettings | None = None,
+    shadow: ShadowSettings | None = None,
+    output: OutputSettings | None = None,
 ) -> ProcessResult:
     """File bytes or path in → encoded output bytes out, every stage timed.
 
     settings: "model" (the refinement measured best for the segmenter's model), a RefineSettings, or None
     (the raw mask, no refinement); inference None: the model's own network input; `timer` (default: a new
     StageTimer) receives the stages' times, so a caller can time them its own way; `edits`: touch-up edits
-    (core.touchup); `name`: what error messages call the photo (default: its path). Raises
+    (core.touchup); `name`: what error messages call the photo (default: its path); `frame`, `shadow`
+    (core.compose) reframe the result and cast a shadow; `output` sets the encoder's quality. Raises
     PortraitStudioError on bad input.
     """
     timer = StageTimer() if timer is None else timer
@@ -211,7 +219,9 @@ def process(
         prediction, decoded.rgb.shape[:2], settings, decoded.alpha, timer, decoded.rgb, edits
     )
     with timer.stage("composite"):
-        output = render(decoded.rgb, alpha, kind, background, finishing)
+        picture = compose(decoded.rgb, alpha, kind, background, finishing, frame, shadow, decoded.dpi)
     with timer.stage("encode"):
-        encoded = encode_image(output, fmt)
-    return ProcessResult(decoded, raw, alpha, output, encoded, timer, needs_a_look(prediction, views_disagree))
+        encoded = encode_picture(picture, fmt, output)
+    return ProcessResult(
+        decoded, raw, alpha, picture.pixels, encoded, timer, needs_a_look(prediction, views_disagree), picture.notes
+    )

@@ -1,4 +1,5 @@
-"""Preset files: the recipe saved from the Tuning page (network input, refinement, edge colour) as JSON.
+"""Preset files: the recipe saved from the Tuning page (network input, refinement, edge colour, framing, shadow,
+blur and output file) as JSON.
 
 A preset holds one object per settings group, under the group's name (``PRESET_GROUPS``); a group a file
 lacks is left as it is (a preset saved with the default combination has no network input), and a flat object
@@ -12,16 +13,21 @@ import json
 from pathlib import Path
 
 from core.errors import SettingsError
+from core.compose import OutputSettings
+from core.composite import BlurSettings
 from core.finishing import FinishSettings
+from core.framing import FrameSettings
 from core.refine import RefineSettings
 from core.segmentation import InferenceSettings
 from core.settings import Settings
+from core.shadow import ShadowSettings
 
 __all__ = ["MAX_PRESET_BYTES", "PRESET_GROUPS", "preset_from_json", "preset_to_json", "read_preset"]
 
 #: Each settings group's name in a preset file, in the order they apply.
 PRESET_GROUPS: dict[str, type[Settings]] = {
-    "inference": InferenceSettings, "refine": RefineSettings, "finish": FinishSettings,
+    "inference": InferenceSettings, "refine": RefineSettings, "finish": FinishSettings, "frame": FrameSettings,
+    "shadow": ShadowSettings, "blur": BlurSettings, "output": OutputSettings,
 }
 MAX_PRESET_BYTES = 64 * 1024  # a preset is under 2 kB
 

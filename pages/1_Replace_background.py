@@ -2,16 +2,23 @@
 
 import streamlit as st
 
-from core.composite import Background, mask_image, over_checkerboard
+import dataclasses
+
+from core.compose import OutputSettings, compose
+from core.composite import Background, BlurSettings, mask_image, over_checkerboard
+from core.framing import FrameSettings
+from core.imageio import AVIF_SUPPORTED, MIME_TYPES
 from core.inspection import preview_copy
-from core.pipeline import STAGES, StageTimer, render
+from core.pipeline import STAGES, StageTimer
+from core.shadow import ShadowSettings
 from ui.engine import analyse, download_bytes
-from ui.layout import friendly_errors, setup_page
+from ui.layout import friendly_errors, settings_widgets, setup_page
 from ui.text import md_escape
 from ui.state import (
     BACKGROUND_COLOR, BACKGROUND_ERROR, BACKGROUND_IMAGE, BACKGROUND_KIND, BACKGROUND_KINDS, DEFAULT_COLOR,
     MAX_UPLOAD_MB, UPLOAD_TYPES, Upload, background_choice, check_upload_size, current_edits, current_photo, load_sample,
-    finish_settings, inference_settings, refine_settings, set_photo, store_background_upload,
+    current_settings, finish_settings, follow_id_background, inference_settings, refine_settings, set_photo,
+    store_background_upload,
 )
 
 segmenter = setup_page("Replace background")
@@ -49,6 +56,17 @@ with background_column, friendly_errors():
             st.caption("Upload an image to use it as the background; white until then.")
         else:
             st.caption(f"Background: {md_escape(st.session_state[BACKGROUND_IMAGE].name)}")
+    elif kind == "blur":
+        settings_widgets(BlurSettings, which="basic")
+
+frame, shadow = current_settings(FrameSettings), current_settings(ShadowSettings)
+with st.expander("Framing, ID photo and shadow", expanded=frame.frame or frame.id_photo != "none" or shadow.shadow):
+    framing_column, shadow_column = st.columns(2)
+    with framing_column, friendly_errors():
+        settings_widgets(FrameSettings, which="basic", then={"id_photo": follow_id_background})
+    with shadow_column, friendly_errors():
+        settings_widgets(ShadowSettings, which="basic")
+frame, shadow = current_settings(FrameSettings), current_settings(ShadowSettings)
 
 photo = current_photo()
 if upload_outcome.failed:
@@ -67,11 +85,14 @@ with friendly_errors():
         finishing = finish_settings()
         background = background_choice()
         with timer.stage("composite"):
-            result = render(analysis.image, alpha, "composite", background, finishing)
+            picture = compose(analysis.image, alpha, "composite", background, finishing, frame, shadow, analysis.decoded.dpi)
+            result = picture.pixels
         status.update(label=f"Done: {md_escape(photo.name)}", state="complete")
 
-    for note in analysis.decoded.notes:
+    for note in (*analysis.decoded.notes, *picture.notes):
         st.caption(f"Note: {md_escape(note)}")
+    dpi = picture.dpi[0] if isinstance(picture.dpi, tuple) else picture.dpi
+    st.caption(f"Result: {result.shape[1]} × {result.shape[0]} px" + (f" at {dpi:g} DPI" if dpi else ""))
     if edits:
         st.caption(f"With {len(edits)} touch-up edit{'s' if len(edits) != 1 else ''} from the Touch-up page.")
     columns = st.columns(3)
@@ -98,8 +119,12 @@ with friendly_errors():
     stem = photo.name.rsplit(".", 1)[0] or "portrait"
     on_white = Background(kind="color") if background.kind == "transparent" else background
 
+    output = current_settings(OutputSettings)
+    single = dataclasses.replace(frame, print_sheet=False)  # the cut-out and mask: one photo, framed like the result
+
     def encoded(kind, fmt, behind=None):
-        return download_bytes(photo, segmenter, inference, settings, finishing, kind, fmt, behind, edits)
+        framing = frame if kind == "composite" else single
+        return download_bytes(photo, segmenter, inference, settings, finishing, kind, fmt, behind, edits, framing, shadow, output)
 
     downloads = st.columns(4)
     downloads[0].download_button(
@@ -119,3 +144,13 @@ with friendly_errors():
         "Mask (PNG)", data=encoded("mask", "png"),
         file_name=f"{stem}-mask.png", mime="image/png", on_click="ignore", key="download_mask", icon=":material/download:",
     )
+
+    with st.expander("Output file: quality, WebP" + (", AVIF" if AVIF_SUPPORTED else "")):
+        settings_widgets(OutputSettings, which="basic")
+        extra = [fmt for fmt in MIME_TYPES if fmt not in ("png", "jpeg")]
+        for column, fmt in zip(st.columns(len(extra)), extra):
+            column.download_button(
+                f"Result ({fmt.upper() if fmt == 'avif' else 'WebP'})", data=encoded("composite", fmt, background),
+                file_name=f"{stem}-result.{fmt}", mime=MIME_TYPES[fmt], on_click="ignore", key=f"download_{fmt}",
+                icon=":material/download:",
+            )

@@ -78,13 +78,12 @@ def test_sides_on_the_photo_edge_are_cut_and_extended_to_it():
     ],
 )
 def test_canvas_size(aspect, size, dpi, expected):
-    settings = FrameSettings(frame=True, aspect=aspect, size=size, dpi=dpi, margin_pct=10)
-    box = Box(20, 30, 60, 50)
     if expected is None:
         with pytest.raises(SettingsError, match="give one of them"):
-            canvas_size(settings, (100, 80), box)
+            FrameSettings(frame=True, aspect=aspect, size=size, dpi=dpi, margin_pct=10)
     else:
-        assert canvas_size(settings, (100, 80), box) == expected
+        settings = FrameSettings(frame=True, aspect=aspect, size=size, dpi=dpi, margin_pct=10)
+        assert canvas_size(settings, (100, 80), Box(20, 30, 60, 50)) == expected
 
 
 def test_a_wide_subject_sets_the_height_of_an_automatic_canvas():

@@ -21,15 +21,18 @@ from typing import Generic, TypeVar
 import numpy as np
 import streamlit as st
 
+from core.compose import OutputSettings, compose, encode_picture
 from core.composite import Background
 from core.finishing import FinishSettings
-from core.imageio import DecodedImage, decode_image, encode_image
+from core.framing import FrameSettings
+from core.imageio import DecodedImage, decode_image
 from core.memory import release_free_memory
 from core.inspection import PREVIEW_SIDE, preview_copy, resize_alpha
-from core.pipeline import OutputKind, StageTimer, alpha_from_prediction, final_alpha, predict, render
+from core.pipeline import OutputKind, StageTimer, alpha_from_prediction, final_alpha, predict
 from core.refine import RefineSettings
 from core.combine import CombinedOutput, CombinedSegmenter, Decision
 from core.segmentation import InferenceSettings, Segmenter, get_segmenter
+from core.shadow import ShadowSettings
 from core.touchup import Edit
 
 K = TypeVar("K")
@@ -297,9 +300,12 @@ def download_bytes(
     fmt: str,
     background: Background | None = None,
     edits: tuple[Edit, ...] = (),
+    frame: FrameSettings | None = None,
+    shadow: ShadowSettings | None = None,
+    output: OutputSettings | None = None,
 ) -> Callable[[], bytes]:
-    """A download button's data: encodes the full-resolution output (with the touch-up `edits`) on click, from the
-    cached network output.
+    """A download button's data: encodes the full-resolution output (with the touch-up `edits`, framed and shadowed
+    by `frame` and `shadow`, encoded with `output`) on click, from the cached network output.
 
     Defined here, not in a page: Streamlit keeps the callable for the session, and one defined in a page
     script holds that script's namespace, whose full-size photo, masks and result (about 1 GB at 95 MP) then
@@ -307,6 +313,8 @@ def download_bytes(
     """
     def make() -> bytes:
         _, alpha = analyse(photo, segmenter, inference).alphas(settings, edits=edits)
-        return encode_image(render(decode_upload(photo)[0].rgb, alpha, kind, background, finishing), fmt)
+        decoded = decode_upload(photo)[0]
+        picture = compose(decoded.rgb, alpha, kind, background, finishing, frame, shadow, decoded.dpi)
+        return encode_picture(picture, fmt, output)
 
     return make

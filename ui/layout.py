@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
@@ -81,13 +81,19 @@ def _offer_download(name: str) -> None:
             st.rerun()
 
 
-def settings_widgets(cls: type[Settings], defaults: Settings | None = None, which: str = "all") -> None:
-    """A toggle per group switch and a slider per value of `cls`, each with its one-line help from core.
+def settings_widgets(
+    cls: type[Settings], defaults: Settings | None = None, which: str = "all",
+    then: dict[str, Callable[[], None]] | None = None,
+) -> None:
+    """A toggle per group switch, a slider per number and a select box per choice of `cls`, each with its one-line
+    help from core.
 
     A widget shows the user's value (kept under `stored_key` once changed, so every page reads the same
     ones), else the value of `defaults` (the model's, see Settings.for_model; the class defaults if None).
     `which`: "all", "basic" (the settings with a label in the user's words, drawn plainly) or "advanced"
-    (the rest, in a bordered box per group). The help text ends with the setting's engineering name.
+    (the rest, in a bordered box per group). The help text ends with the setting's engineering name. `then`
+    maps a field's name to a callback run after its value is stored (e.g. to follow an ID preset's background).
+    A free-text field (core.settings.text_field) is a select box of its suggestions that takes any typed value.
     """
     defaults = defaults if defaults is not None else cls()
     specs = [s for s in cls.field_specs() if which == "all" or (s.basic is not None) == (which == "basic")]
@@ -95,12 +101,26 @@ def settings_widgets(cls: type[Settings], defaults: Settings | None = None, whic
         with st.container(border=which != "basic"):
             for spec in group:
                 key = settings_key(cls, spec.name)
-                st.session_state[key] = st.session_state.get(stored_key(key), getattr(defaults, spec.name))
-                common = {"key": key, "help": f"{spec.help}  \n(`{spec.name}`)", "on_change": store_widget_value, "args": (key,)}
+                value = st.session_state.get(stored_key(key), getattr(defaults, spec.name))
+                st.session_state[key] = value
+                common = {
+                    "key": key, "help": f"{spec.help}  \n(`{spec.name}`)", "on_change": store_widget_value,
+                    "args": (key, (then or {}).get(spec.name)),
+                }
                 if spec.type is bool:
                     st.toggle(spec.label, **common)
+                elif spec.type is str:
+                    options = list(spec.choices) + ([value] if value not in spec.choices else [])
+                    st.selectbox(
+                        spec.label, options, accept_new_options=spec.free_text, format_func=_choice_label, **common,
+                    )
                 else:
                     st.slider(spec.label, float(spec.min), float(spec.max), step=float(spec.step), format="%g", **common)
+
+
+def _choice_label(value: str) -> str:
+    """How a choice reads in a select box: '' (an automatic size) as 'automatic', the rest as written."""
+    return "automatic" if value == "" else value
 
 
 def model_sidebar() -> Segmenter | CombinedSegmenter:

@@ -15,7 +15,9 @@ from typing import TypeVar
 import streamlit as st
 
 from core.combine import CombinedSegmenter
-from core.composite import Background, parse_color
+from core.composite import Background, BlurSettings, parse_color
+from core.compose import id_background
+from core.framing import FrameSettings
 from core.errors import PortraitStudioError, SettingsError
 from core.finishing import FinishSettings
 from core.imageio import IMAGE_SUFFIXES
@@ -102,9 +104,11 @@ def stored_key(widget_key: str) -> str:
     return f"{widget_key}.value"
 
 
-def store_widget_value(widget_key: str) -> None:
-    """on_change callback of a settings widget: keep its new value under `stored_key`."""
+def store_widget_value(widget_key: str, then: Callable[[], None] | None = None) -> None:
+    """on_change callback of a settings widget: keep its new value under `stored_key`, then run `then` if given."""
     st.session_state[stored_key(widget_key)] = st.session_state[widget_key]
+    if then is not None:
+        then()
 
 
 def changed_values(cls: type[Settings]) -> dict[str, bool | float]:
@@ -162,9 +166,20 @@ def background_choice() -> Background:
         if upload is None:
             return Background(kind="color")
         return Background(kind="image", image=decode_upload(upload)[0].rgb)
-    if kind in ("blur", "transparent"):
+    if kind == "blur":
+        return Background(kind="blur").with_blur(current_settings(BlurSettings))
+    if kind == "transparent":
         return Background(kind=kind)
     return Background(kind="color", color=parse_color(st.session_state.get(BACKGROUND_COLOR, DEFAULT_COLOR)))
+
+
+def follow_id_background() -> None:
+    """Callback of the ID-photo choice: switch the background to the preset's plain light colour (the user can
+    still change it afterwards)."""
+    background = id_background(current_settings(FrameSettings))
+    if background is not None:
+        st.session_state[BACKGROUND_KIND] = "color"
+        st.session_state[BACKGROUND_COLOR] = "#{:02x}{:02x}{:02x}".format(*background.color)
 
 
 # ------------------------------------------------------------------------------------ touch-up edits
