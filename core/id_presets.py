@@ -50,8 +50,8 @@ ID_PRESETS: dict[str, IdPreset] = {
         # ICAO Doc 9303 part 3 (machine-readable travel documents) as applied by the EU/Schengen visa photo rules:
         # 35x45 mm, chin to crown 32-36 mm (70-80 % of the height), a plain light grey or white background.
         # The crown sits 4 mm below the top edge, the middle of the common 3-5 mm guidance.
-        IdPreset("passport-35x45", "Passport / ID 35x45 mm (ICAO, EU, UK and most countries)", 35, 45, "mm",
-                 head=(32, 36), crown_gap=4, background=(238, 238, 238), source="ICAO Doc 9303; EU Schengen visa photo rules"),
+        IdPreset("passport-35x45", "passport / ID 35x45 mm", 35, 45, "mm",
+                 head=(32, 36), crown_gap=4, background=(238, 238, 238), source="ICAO Doc 9303, as the EU, UK and most countries apply it"),
         # U.S. Department of State, travel.state.gov "Photo requirements": 2x2 in, head 1 to 1 3/8 in (25-35 mm) from
         # the bottom of the chin to the top of the head, eye height 1 1/8 to 1 3/8 in (28-35 mm) from the bottom,
         # plain white or off-white background.
@@ -59,9 +59,9 @@ ID_PRESETS: dict[str, IdPreset] = {
                  head=(1, 1.375), eyes=(1.125, 1.375), background=(255, 255, 255), source="travel.state.gov photo requirements"),
         # Social-profile crops (no official rule): square 1080 px and Instagram's 4:5 portrait 1080x1350; the head
         # fills about half the height, so it stays whole inside the circle most sites cut the square to.
-        IdPreset("profile-1x1", "Profile picture 1:1 (1080x1080)", 1080, 1080, "px",
+        IdPreset("profile-1x1", "1:1 profile picture", 1080, 1080, "px",
                  head=(486, 594), crown_gap=130, background=(240, 240, 240), source="common practice for 1:1 profile pictures"),
-        IdPreset("profile-4x5", "Profile picture 4:5 (1080x1350)", 1080, 1350, "px",
+        IdPreset("profile-4x5", "4:5 profile picture", 1080, 1350, "px",
                  head=(540, 675), crown_gap=160, background=(240, 240, 240), source="Instagram 4:5 portrait size"),
     )
 }

@@ -25,9 +25,10 @@ __all__ = [
     "pixels_per_unit", "print_sheet",
 ]
 
-#: The most an ID photo may enlarge the photo's head: beyond this the print is visibly soft (a 600-DPI ID photo
-#: then needs a head about 400 px tall in the photo; at 300 DPI about 200 px).
-MAX_ENLARGEMENT = 2.0
+#: The most a printed ID photo may enlarge the photo's head: the print then holds at least a third of its DPI in real
+#: detail (a passport photo's 34 mm head needs 134 px in the photo at 300 DPI, 268 px at 600 DPI). A screen-size
+#: (px) preset never enlarges: its canvas shrinks instead, since a website scales it anyway.
+MAX_ENLARGEMENT = 3.0
 #: A second face this confident (relative to the first) means two people in the photo.
 SECOND_FACE_SHARE = 0.75
 SHEET_INCHES = (4.0, 6.0)  # 10x15 cm photo paper
@@ -47,7 +48,7 @@ class IdLayout:
     placement: Placement
     face: Face
     crown: float  # photo pixels
-    head_height: float  # chin to crown on the canvas, in the preset's unit (mm or px)
+    head_height: float  # chin to crown on the canvas, in the preset's unit (mm, in or px)
     notes: tuple[str, ...] = ()
 
 
@@ -99,8 +100,15 @@ def id_layout(image: np.ndarray, alpha: np.ndarray, preset: IdPreset, dpi: float
             "with some space above the hair."
         )
     per_unit = pixels_per_unit(preset, dpi)
-    width, height = round(preset.width * per_unit), round(preset.height * per_unit)
     head_photo = face.chin_y - crown
+    notes = []
+    if not preset.printed and preset.head_target > head_photo:  # shrink the whole canvas: no enlargement
+        per_unit = head_photo / preset.head_target
+        notes.append(
+            f"made at {round(preset.width * per_unit)}x{round(preset.height * per_unit)} px, not {preset.size_text}: "
+            f"the photo's head is {head_photo:.0f} px tall, and a larger picture would only enlarge it"
+        )
+    width, height = round(preset.width * per_unit), round(preset.height * per_unit)
     head_needed = preset.head_target * per_unit
     scale = head_needed / head_photo
     at = f" at {dpi:g} DPI" if preset.printed else ""
@@ -133,7 +141,6 @@ def id_layout(image: np.ndarray, alpha: np.ndarray, preset: IdPreset, dpi: float
         )
     if problems:
         raise IdPhotoError(f"This photo cannot make a {preset.label} photo: {'; '.join(problems)}.")
-    notes = []
     if scale > 1.0:
         notes.append(f"the photo's head was enlarged {scale:.2f}x for the {preset.label} size{at}; a larger photo prints sharper")
     return IdLayout(placement, face, crown, head_needed / per_unit, tuple(notes))
