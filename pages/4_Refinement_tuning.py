@@ -4,18 +4,22 @@ import time
 
 import streamlit as st
 
-from core.composite import Background, mask_image, over_checkerboard
+from core.compose import OutputSettings
+from core.composite import Background, BlurSettings, mask_image, over_checkerboard
 from core.inspection import mask_overlay
 from core.errors import PortraitStudioError
 from core.finishing import FinishSettings
+from core.framing import FrameSettings
 from core.pipeline import StageTimer, render
 from core.refine import RefineSettings
+from core.segmentation import InferenceSettings
+from core.shadow import ShadowSettings
 from core.presets import preset_from_json, preset_to_json
 from ui.engine import PREVIEW_SIDE, analyse, download_bytes
 from ui.layout import friendly_errors, require_photo, settings_widgets, setup_page
 from ui.state import (
-    SETTINGS_PREFIXES,
     apply_settings,
+    current_settings,
     forget_settings,
     background_choice,
     current_edits,
@@ -34,8 +38,14 @@ segmenter = setup_page("Refinement tuning")
 photo = require_photo()
 
 
+#: The groups this page sets (the Replace page sets framing, shadow, blur and the output file).
+TUNED = (InferenceSettings, RefineSettings, FinishSettings)
+#: The groups a saved preset holds besides those: the whole recipe, as the command line's --preset reads it.
+RECIPE = (FrameSettings, ShadowSettings, BlurSettings, OutputSettings)
+
+
 def reset_defaults() -> None:
-    for cls in SETTINGS_PREFIXES:
+    for cls in TUNED:
         forget_settings(cls)
 
 
@@ -125,7 +135,10 @@ def tuning(analysis) -> None:
             file_name="cutout.png", mime="image/png", on_click="ignore", key="tuning_cutout", icon=":material/download:",
         )
         buttons[2].download_button(
-            "Save these settings (.json)", data=preset_to_json(*(s for s in (analysis.inference, settings, finishing) if s is not None)), file_name="portrait-studio-preset.json",
+            "Save these settings (.json)", data=preset_to_json(
+                *(s for s in (analysis.inference, settings, finishing) if s is not None),
+                *(current_settings(cls) for cls in RECIPE),
+            ), file_name="portrait-studio-preset.json",
             mime="application/json", on_click="ignore", key="save_preset", icon=":material/save:",
         )
 

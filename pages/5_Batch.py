@@ -5,11 +5,13 @@ import time
 import streamlit as st
 
 from core.batch import OUTPUT_KINDS, Recipe
+from core.framing import FrameSettings
+from core.shadow import ShadowSettings
 from ui.batch import ROUTE_SERVED, ZIP_NAME, batch_session, download_url
 from ui.engine import Upload
 from ui.layout import friendly_errors, setup_page
 from ui.state import (
-    UPLOAD_TYPES, background_choice, finish_settings, inference_settings, refine_settings, set_photo,
+    UPLOAD_TYPES, background_choice, current_settings, finish_settings, inference_settings, refine_settings, set_photo,
 )
 from ui.text import md_escape
 
@@ -61,7 +63,7 @@ with friendly_errors():
     st.caption(f"{len(batch.items)} in the batch: {len(done)} done, {len(failed)} could not be used, {len(pending)} to go"
                + (f", {finishing} being finished" if finishing and not session.running else "") + ". "
                "Each photo goes through the current recipe: the model, the Tuning page's settings and the Replace "
-               "page's background.")
+               "page's background, framing (or ID photo) and shadow.")
     controls = st.columns([1, 1, 4])
     controls[0].button("Start" if not done else "Go on", on_click=start, disabled=not pending or session.running,
                        type="primary", key="batch_start", icon=":material/play_arrow:")
@@ -69,7 +71,8 @@ with friendly_errors():
                        icon=":material/stop:", help="Stops after the photo being processed; what is done is kept.")
 
     if session.running and pending:
-        recipe = Recipe(refine_settings(segmenter), finish_settings(), background_choice(), inference_settings(segmenter))
+        recipe = Recipe(refine_settings(segmenter), finish_settings(), background_choice(), inference_settings(segmenter),
+                        current_settings(FrameSettings), current_settings(ShadowSettings))
         bar = st.progress(0.0)
         total = len(batch.items)
         with session.lock:

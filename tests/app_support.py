@@ -115,5 +115,15 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png", key: st
     return at.file_uploader(key=key).set_value((name, data, mime)).run()
 
 
+def expander(at: AppTest, label: str):
+    """The expander whose label starts with `label`."""
+    return next(e for e in at.expander if e.label.startswith(label))
+
+
+def timings(at: AppTest):
+    """The Replace page's "Timings per stage" expander."""
+    return expander(at, "Timings per stage")
+
+
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)

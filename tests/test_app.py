@@ -35,6 +35,7 @@ from core.refine import RefineSettings
 from core.segmentation import InferenceSettings
 from ui.state import settings_key
 from core.finishing import FinishSettings
+from core.imageio import AVIF_SUPPORTED
 from ui.text import md_escape
 from tests.app_support import (
     INSPECT,
@@ -48,6 +49,7 @@ from tests.app_support import (
     go,
     new_app,
     synthetic_portrait,
+    timings,
     texts,
     upload,
 )
@@ -269,7 +271,7 @@ def test_replace_upload_shows_original_mask_result_and_downloads(media, astronau
     flat_mask = mask if mask.ndim == 2 else mask[..., 0]
     assert result[flat_mask < 5].mean() > 240
 
-    expander = at.expander[0]
+    expander = timings(at)
     assert expander.label == "Timings per stage"
     table = expander.markdown[0].value
     listed = re.findall(r"^\| (\w+) \| \d+ ms \| – \|$", table, flags=re.M)
@@ -277,7 +279,7 @@ def test_replace_upload_shows_original_mask_result_and_downloads(media, astronau
     assert "Model auto" in expander.caption[0].value
     # A rerun reuses the network output and the refined mask: their times are shown as the earlier run's.
     assert_clean(at.run())
-    table = at.expander[0].markdown[0].value
+    table = timings(at).markdown[0].value
     assert re.findall(r"^\| (\w+) \| – \| \d+ ms \|$", table, flags=re.M) == [
         "decode", "preprocess", "inference", "resize", "refine"
     ]
@@ -289,9 +291,12 @@ def test_replace_upload_shows_original_mask_result_and_downloads(media, astronau
         "download_jpeg": "Result (JPEG)",
         "download_cutout": "Cut-out (transparent PNG)",
         "download_mask": "Mask (PNG)",
+        "download_webp": "Result (WebP)",
+        **({"download_avif": "Result (AVIF)"} if AVIF_SUPPORTED else {}),
     }
     expected = {"download_png": ("PNG", "RGB"), "download_jpeg": ("JPEG", "RGB"),
-                "download_cutout": ("PNG", "RGBA"), "download_mask": ("PNG", "L")}
+                "download_cutout": ("PNG", "RGBA"), "download_mask": ("PNG", "L"), "download_webp": ("WEBP", "RGB"),
+                **({"download_avif": ("AVIF", "RGB")} if AVIF_SUPPORTED else {})}
     for key, (fmt, mode) in expected.items():
         with Image.open(io.BytesIO(media.download(buttons[key]))) as img:
             assert (img.format, img.mode, img.size) == (fmt, mode, (w, h)), key
@@ -359,7 +364,7 @@ def test_network_runs_once_per_photo_across_pages_and_tuning(
     for img in at.image:
         assert media.image(img).shape[:2] == (h, w)
     # the expander does not claim the output was cached: it was computed in this run
-    assert not re.search(r"\| \d+ ms \|$", at.expander[0].markdown[0].value, flags=re.M)  # no earlier-run time
+    assert not re.search(r"\| \d+ ms \|$", timings(at).markdown[0].value, flags=re.M)  # no earlier-run time
 
     assert_clean(at.radio(key="background_kind").set_value("blur").run())
     assert forward_calls.calls == PASSES
@@ -404,7 +409,7 @@ def test_network_runs_once_per_photo_across_pages_and_tuning(
     assert [t.value for t in at.title] == ["Refinement tuning"]
     assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) == fragment_preview
     assert_clean(go(at, REPLACE))
-    assert "cached" in at.expander[0].caption[0].value
+    assert "cached" in timings(at).caption[0].value
     assert forward_calls.calls == PASSES
 
 
@@ -439,7 +444,7 @@ def test_sidebar_model_without_weights_falls_back_to_bundled(monkeypatch, tmp_pa
     assert "not on this machine yet" in at.sidebar.info[0].value
     assert "using **auto** meanwhile" in at.sidebar.info[0].value
     assert at.sidebar.button(key="download_weights").label.startswith("Download ")
-    assert len(at.image) == 3 and "Model auto" in at.expander[0].caption[0].value
+    assert len(at.image) == 3 and "Model auto" in timings(at).caption[0].value
     assert forward_calls.calls == calls  # same model, same photo: served from the cache
 
 

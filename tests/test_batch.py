@@ -82,3 +82,20 @@ def test_the_zip_holds_the_chosen_kinds_named_after_the_inputs(tmp_path, photos,
         assert archive.read("masks/two-mask.png") == batch.items[1].outputs["mask"].read_bytes()
     with pytest.raises(PortraitStudioError, match="at least one"):
         batch.write_zip([])
+
+
+def test_a_batch_of_id_photos_frames_every_output_and_names_a_photo_without_a_face(tmp_path, astronaut, default_segmenter):
+    from core.framing import FrameSettings
+    from core.shadow import ShadowSettings
+
+    batch = Batch(tmp_path / "b")
+    upside_down = np.ascontiguousarray(astronaut[::-1])  # a person, but no face the detector can read
+    batch.add_uploads([("a.jpg", _jpeg(astronaut)), ("upside-down.jpg", _jpeg(upside_down))])
+    frame = FrameSettings(id_photo="passport-35x45")
+    recipe = Recipe(RefineSettings(), FinishSettings(), Background(kind="color", color=(238, 238, 238)),
+                    frame=frame, shadow=ShadowSettings())
+    done = [batch.process_next(default_segmenter, recipe), batch.process_next(default_segmenter, recipe)]
+    assert [i.status for i in done] == ["done", "failed"] and "No face found" in done[1].error
+    for kind in ("result", "cutout", "mask"):
+        with Image.open(done[0].outputs[kind]) as img:
+            assert img.size == (413, 531) and img.info["dpi"] == pytest.approx((300, 300), abs=0.01), kind
