@@ -26,7 +26,7 @@ segmenter = setup_page("Replace background")
 upload_column, background_column = st.columns(2)
 with upload_column, friendly_errors() as upload_outcome:
     uploaded = st.file_uploader(
-        f"Portrait (JPEG, PNG, WebP, BMP, TIFF or GIF, up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES, key="photo_upload",
+        f"Portrait (JPEG, PNG, HEIC, WebP, BMP, TIFF or GIF, up to {MAX_UPLOAD_MB} MB)", type=UPLOAD_TYPES, key="photo_upload",
         max_upload_size=MAX_UPLOAD_MB, help="The photo stays on this machine; it is processed in memory.",
     )
     if uploaded is not None:
