@@ -168,3 +168,35 @@ def test_a_heic_photo_opens_upright(tmp_path, astronaut, photo):
     assert np.abs(mask - upright).mean() < 3
     for turns in (1, 2, 3):
         assert np.abs(mask - np.rot90(upright, turns)).mean() > 30
+
+
+def test_the_photo_dpi_is_kept_unless_a_print_size_sets_one(tmp_path, astronaut):
+    Image.fromarray(astronaut).save(tmp_path / "scan.jpg", quality=95, dpi=(240, 240))
+    assert cli("replace", tmp_path / "scan.jpg", "-o", tmp_path / "kept.png", "--background", "white")[0] == 0
+    assert cli("cutout", tmp_path / "scan.jpg", "-o", tmp_path / "framed.png", "--aspect", "1:1")[0] == 0
+    assert cli("cutout", tmp_path / "scan.jpg", "-o", tmp_path / "print.png", "--size", "4x6in", "--dpi", "150")[0] == 0
+    for name, dpi in (("kept.png", 240), ("framed.png", 240), ("print.png", 150)):
+        with Image.open(tmp_path / name) as img:
+            assert img.info["dpi"] == pytest.approx((dpi, dpi), abs=0.02), name
+    assert cli("mask", tmp_path / "scan.jpg", "-o", tmp_path / "none.png")[0] == 0
+    Image.fromarray(astronaut).save(tmp_path / "plain.png")
+    assert cli("mask", tmp_path / "plain.png", "-o", tmp_path / "none.png")[0] == 0
+    with Image.open(tmp_path / "none.png") as img:
+        assert "dpi" not in img.info
+
+
+def test_a_preset_file_carries_framing_shadow_and_output(photo, tmp_path):
+    from core.compose import OutputSettings
+    from core.framing import FrameSettings
+    from core.presets import preset_to_json
+    from core.shadow import ShadowSettings
+
+    preset = tmp_path / "recipe.json"
+    preset.write_text(preset_to_json(FrameSettings(frame=True, size="600x400"), ShadowSettings(shadow=True),
+                                     OutputSettings(quality=40)))
+    assert cli("replace", photo, "-o", tmp_path / "a.jpg", "--background", "white", "--preset", preset)[0] == 0
+    assert cli("replace", photo, "-o", tmp_path / "b.jpg", "--background", "white", "--size", "600x400", "--shadow",
+               "--quality", "40")[0] == 0
+    assert (tmp_path / "a.jpg").read_bytes() == (tmp_path / "b.jpg").read_bytes()
+    assert cli("replace", photo, "-o", tmp_path / "c.jpg", "--background", "white", "--preset", preset, "--size", "300x300")[0] == 0
+    assert written(tmp_path / "c.jpg").shape[:2] == (300, 300)  # an option overrides the preset
