@@ -70,6 +70,8 @@ def compose(
     subject's shadow; `source_dpi` (the photo's own) is kept unless a print size sets another. Raises
     PortraitStudioError when the photo cannot be framed as asked (core.idphoto says why).
     """
+    if kind not in ("mask", "cutout", "composite"):
+        raise SettingsError(f"Unknown output kind {kind!r}; choose mask, cutout or composite.")
     dpi, notes = source_dpi, ()
     framed = frame is not None and (frame.frame or frame.id_photo != "none")
     if framed and frame.print_sheet and (kind != "composite" or (background is not None and background.kind == "transparent")):
@@ -86,8 +88,7 @@ def compose(
             placement = frame_subject(frame, alpha)
             dpi = frame.dpi if frame.size.endswith(("mm", "in")) else dpi
         if background is not None and background.kind == "blur":
-            # The blurred photo moves with the subject (its soft trace of the subject stays behind it) and is
-            # mirrored beyond the photo's edges.
+            # The photo with the subject painted out, blurred, moved with the subject and mirrored beyond its edges.
             plate = blurred_background(_without_subject(image, alpha), np.zeros_like(alpha), background.blur_sigma_pct,
                                        background.blur_kernel)
             background = Background(kind="image", image=apply_placement(plate, alpha, placement, mirror=True)[0])
@@ -96,8 +97,6 @@ def compose(
         return Picture(mask_image(alpha), dpi, notes)
     if kind == "cutout":
         background = Background(kind="transparent")
-    elif kind != "composite":
-        raise SettingsError(f"Unknown output kind {kind!r}; choose mask, cutout or composite.")
     pixels = finish(image, alpha, background or Background(kind="color"), finishing, shadow)
     if framed and frame.print_sheet:
         pixels, dpi = print_sheet(pixels, ID_PRESETS[frame.id_photo]), SHEET_DPI

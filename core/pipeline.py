@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 
 from core.combine import CombinedSegmenter, disagreement
-from core.composite import Background, mask_image
+from core.composite import Background
 from core.compose import OutputSettings, compose, encode_picture
-from core.finishing import FinishSettings, finish
+from core.finishing import FinishSettings
 from core.framing import FrameSettings
 from core.imageio import DecodedImage, decode_image
 from core.limits import pixel_limits
@@ -156,17 +156,10 @@ def render(
     background: Background | None = None,
     finishing: FinishSettings | None = None,
 ) -> np.ndarray:
-    """The output picture: mask uint8 HxW, cutout uint8 HxWx4, or composite uint8 HxWx3 (HxWx4 if transparent).
-
-    `finishing` (default FinishSettings()) sets edge decontamination, harmonisation and light wrap.
-    """
-    if kind == "mask":
-        return mask_image(alpha)
-    if kind == "cutout":
-        return finish(image, alpha, Background(kind="transparent"), finishing)
-    if kind == "composite":
-        return finish(image, alpha, background or Background(kind="color"), finishing)
-    raise ValueError(f"Unknown output kind {kind!r}; choose mask, cutout or composite.")
+    """The output picture at the photo's own framing: mask uint8 HxW, cutout uint8 HxWx4, or composite uint8 HxWx3
+    (HxWx4 if transparent); `finishing` (default FinishSettings()) sets the edge colour steps (core.compose.compose
+    with no framing or shadow)."""
+    return compose(image, alpha, kind, background, finishing).pixels
 
 
 @dataclass

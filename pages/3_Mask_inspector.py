@@ -36,8 +36,9 @@ def switch_specs(cls) -> dict:
     return {name: specs[name] for name in names}
 
 
-SWITCHES = {  # every on/off setting, for the "off ↔ on" comparison
-    f"{SETTINGS_PREFIXES[cls]}.{name}": (cls, spec) for cls in SETTINGS_PREFIXES for name, spec in switch_specs(cls).items()
+SWITCHES = {  # every on/off setting of the mask and its edge colour, for the "off ↔ on" comparison
+    f"{SETTINGS_PREFIXES[cls]}.{name}": (cls, spec)
+    for cls in (InferenceSettings, RefineSettings, FinishSettings) for name, spec in switch_specs(cls).items()
 }
 
 

@@ -36,6 +36,7 @@ from core.segmentation import InferenceSettings
 from ui.state import settings_key
 from core.finishing import FinishSettings
 from core.imageio import AVIF_SUPPORTED
+from core.presets import PRESET_GROUPS
 from ui.text import md_escape
 from tests.app_support import (
     INSPECT,
@@ -542,7 +543,8 @@ def test_tuning_widgets_cover_every_setting(tuning, media):
     assert all(media.image(p).shape[:2] == (512, 512) for p in previews)
     assert [b.key for b in at.get("download_button")] == ["tuning_mask", "tuning_cutout", "save_preset"]
     saved = json.loads(media.download(at.get("download_button")[2]))
-    assert saved == {"refine": RefineSettings().to_dict(), "finish": FinishSettings().to_dict()}
+    # The whole recipe: this page's settings, and the Replace page's framing, shadow, blur and output file.
+    assert saved == {name: cls().to_dict() for name, cls in PRESET_GROUPS.items() if name != "inference"}
     assert "Defaults in force: **auto**'s (the shared defaults)" in texts(at.caption)
     with Image.open(io.BytesIO(media.download(at.get("download_button")[1]))) as img:
         assert (img.mode, img.size) == ("RGBA", (512, 512))
@@ -598,7 +600,8 @@ def test_tuning_preset_upload_applies_values(tuning, media):
     assert media.image_bytes(image_by_caption(at, "Refined mask (preview)")) != before
     saved = json.loads(media.download(at.get("download_button")[2]))
     assert saved == {  # round trip: every group of the default model, the flat (older) preset's values under "refine"
-        "refine": RefineSettings(**preset).to_dict(), "finish": FinishSettings().to_dict(),
+        **{name: cls().to_dict() for name, cls in PRESET_GROUPS.items() if name != "inference"},
+        "refine": RefineSettings(**preset).to_dict(),
     }
 
 
