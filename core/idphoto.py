@@ -141,6 +141,13 @@ def id_layout(image: np.ndarray, alpha: np.ndarray, preset: IdPreset, dpi: float
         )
     if problems:
         raise IdPhotoError(f"This photo cannot make a {preset.label} photo: {'; '.join(problems)}.")
+    photo_right = scale * alpha.shape[1] + shift_x
+    for side, inside, column in (("left", shift_x, alpha[:, 0]), ("right", width - photo_right, alpha[:, -1])):
+        if inside > 0.5 and (column > 0.5).any():
+            notes.append(
+                f"the photo ends {inside / per_unit:.1f} {preset.unit} inside the frame's {side} edge, where the subject "
+                f"is cut: a photo with more room at that side would fill it"
+            )
     if scale > 1.0:
         notes.append(f"the photo's head was enlarged {scale:.2f}x for the {preset.label} size{at}; a larger photo prints sharper")
     return IdLayout(placement, face, crown, head_needed / per_unit, tuple(notes))

@@ -163,3 +163,11 @@ def test_print_sheet_of_the_astronaut(photo, tmp_path):
     assert len(detect_faces(sheet)) == 8
     status, _, err = cli("cutout", photo, "-o", tmp_path / "c.png", "--id-photo", "passport-35x45", "--print-sheet")
     assert status == 2 and "--print-sheet" in err
+
+
+def test_a_side_the_photo_cuts_inside_the_frame_is_noted(tmp_path, astronaut):
+    Image.fromarray(np.ascontiguousarray(astronaut[:, 150:])).save(tmp_path / "narrow.png")  # the suit cut on the left
+    status, out, err = cli("replace", tmp_path / "narrow.png", "-o", tmp_path / "id.png", "--id-photo", "passport-35x45")
+    assert status == 0, err
+    assert re.search(r"the photo ends \d+\.\d mm inside the frame's left edge, where the subject is cut", out)
+    assert "right edge" not in out
