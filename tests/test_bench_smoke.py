@@ -1,4 +1,4 @@
-"""The benchmarks still run: bench.quality, bench.tune and bench.speed end to end on two photos each (slow), and
+"""The benchmarks still run: bench.quality, bench.tune, bench.speed and bench.idphoto end to end on two photos each, and
 the bench conventions they rely on (fast): refinement replayed from core.refine.STEPS exactly, no list of step
 names of their own, no private imports, the shared data paths.
 
@@ -240,3 +240,15 @@ def test_speed_runs_every_part_once(tmp_path):
         assert all(row["peak"] > 0 and row["rss_after"] > 0 for row in raw["memory"]["rows"])
     assert any(row.get("exact") for row in raw["breakdown"]["rows"])  # the parallel Lanczos resize, bit-identical
     assert "proposals" not in raw["breakdown"]
+
+
+def test_idphoto_counts_two_photos_of_each_set(tmp_path):
+    if not all((data / "images").is_dir() for data in common.DEV_SETS):
+        pytest.skip(f"dev sets not found under {common.DEV_ROOT} (they live in ../shared beside the checkout)")
+    done = _run("bench.idphoto", "--limit", "2", "--out", str(tmp_path))
+    assert "wrote" in done.stdout
+    with open(tmp_path / "idphoto.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["set"] for row in rows] == [data.name for data in common.DEV_SETS for _ in range(2)]
+    assert all(row["outcome"] for row in rows)
+    assert (tmp_path / "idphoto.md").read_text().startswith("# ID photos on the dev sets")
