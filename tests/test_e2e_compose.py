@@ -14,10 +14,21 @@ from tests.browser_support import (
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def choose(page, label: str, option: str) -> None:
-    """Pick `option` in the select box labelled `label`."""
-    page.get_by_test_id("stSelectbox").filter(has_text=label).locator("input").click()
-    page.get_by_role("option", name=option, exact=True).click()
+def choose(page, label: str, option: str, attempts: int = 3) -> None:
+    """Pick `option` in the select box labelled `label` (a rerun that redraws the page closes an open list: then
+    open it again)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(attempts):
+        wait_for_idle(page)
+        page.get_by_test_id("stSelectbox").filter(has_text=label).locator("input").click()
+        try:
+            page.get_by_role("option", name=option, exact=True).click(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            page.keyboard.press("Escape")
     wait_for_idle(page)
 
 
@@ -37,6 +48,7 @@ def test_passport_preset_in_a_real_browser(tmp_path, astronaut):
         page.get_by_text("Result: 512 × 512 px").wait_for()
 
         page.get_by_text("Framing, ID photo and shadow").click()
+        page.get_by_text("Reframe the subject").wait_for()
         choose(page, "ID photo", "passport-35x45")
         page.get_by_text("Result: 413 × 531 px at 300 DPI").wait_for(timeout=60_000)
         page.screenshot(path=ARTIFACTS / "compose-passport.png", full_page=True)
