@@ -30,7 +30,7 @@ from core.composite import Background, BlurSettings
 from core.errors import PortraitStudioError
 from core.framing import FrameSettings
 from core.id_presets import ID_PRESETS
-from core.imageio import IMAGE_SUFFIXES, format_from_suffix, read_rgb
+from core.imageio import AVIF_SUPPORTED, IMAGE_SUFFIXES, format_from_suffix, output_formats, read_rgb
 from core.limits import DEFAULT_MAX_MEGAPIXELS, DEFAULT_WORKING_MEGAPIXELS, set_pixel_limits
 from core.output import (
     FolderLock, check_not_input, check_output_folder, check_readable_file, output_names, same_file, write_atomic,
@@ -75,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     for command, text in helps.items():
         sub = commands.add_parser(command, help=text, description=text)
         sub.add_argument("input", type=Path, help="an image file or a folder of images")
-        sub.add_argument("-o", "--output", type=Path, required=True, help="output file, or output folder when INPUT is a folder")
+        sub.add_argument(
+            "-o", "--output", type=Path, required=True,
+            help="output file (its suffix picks the format: " + ", ".join(f".{fmt}" for fmt in output_formats())
+                 + ("" if AVIF_SUPPORTED else "; .avif needs a Pillow built with libavif, which this one is not")
+                 + "), or output folder when INPUT is a folder",
+        )
         if command == "replace":
             sub.add_argument(
                 "--background",

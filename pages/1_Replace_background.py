@@ -147,6 +147,8 @@ with friendly_errors():
 
     with st.expander("Output file: quality, WebP" + (", AVIF" if AVIF_SUPPORTED else "")):
         settings_widgets(OutputSettings, which="basic")
+        st.caption("AVIF: this Pillow build writes it." if AVIF_SUPPORTED else
+                   "AVIF: not offered, this Pillow build cannot write it (PIL.features.check('avif') is False).")
         extra = [fmt for fmt in MIME_TYPES if fmt not in ("png", "jpeg")]
         for column, fmt in zip(st.columns(len(extra)), extra):
             column.download_button(
