@@ -23,9 +23,9 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TextIO, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
-from core.compose import OutputSettings
+from core.compose import OutputKind, OutputSettings
 from core.composite import Background, BlurSettings
 from core.errors import PortraitStudioError
 from core.framing import FrameSettings
@@ -35,16 +35,20 @@ from core.limits import DEFAULT_MAX_MEGAPIXELS, DEFAULT_WORKING_MEGAPIXELS, set_
 from core.output import (
     FolderLock, check_not_input, check_output_folder, check_readable_file, output_names, same_file, write_atomic,
 )
-from core.pipeline import OutputKind, process
 from core.presets import read_preset
 from core.finishing import FinishSettings
 from core.refine import RefineSettings
-from core.segmentation import DEVICE_CHOICES, InferenceSettings, Segmenter, get_segmenter
+from core.network_input import DEVICE_CHOICES, InferenceSettings
 from core.settings import Settings
 from core.shadow import ShadowSettings
 from core.touchup import MAX_EDITS_BYTES, Edit, parse_edits
 from core.weights import DEFAULT_MODEL, REGISTRY, get_spec
 
+if TYPE_CHECKING:
+    from core.segmentation import Segmenter
+
+# The network and the pipeline (PyTorch) are imported only to process photos: `--help`, usage errors and
+# `presets` answer without them.
 S = TypeVar("S", bound=Settings)
 SETTINGS_GROUPS = {
     InferenceSettings: "network input (how the photo is shown to the network)",
@@ -376,6 +380,8 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
             _check_output_file(args.output, KINDS[args.command], background)
         elif args.output.exists() and not args.output.is_dir():
             raise PortraitStudioError(f"{args.output} is a file; with a folder as INPUT, -o must be a folder.")
+        from core.segmentation import get_segmenter
+
         segmenter = get_segmenter(args.model, args.device, weights_path=args.weights, progress=_download_progress(stderr))
     except PortraitStudioError as exc:
         print(f"error: {exc}", file=stderr)
@@ -411,6 +417,8 @@ def _process_all(
     Each result is written atomically (`core.output.write_atomic`); the closing count is of files written.
     `skip_existing` leaves a target that exists alone; `report` receives one row per job (also after Ctrl-C).
     """
+    from core.pipeline import process
+
     written: list[Path] = []
     skipped: list[Path] = []
     rows: list[dict] = []

@@ -8,6 +8,7 @@ and the batch), so framing, shadows and DPI mean the same everywhere; `OutputSet
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -22,7 +23,9 @@ from core.imageio import encode_image
 from core.settings import Settings, bool_field, float_field
 from core.shadow import ShadowSettings
 
-__all__ = ["OutputSettings", "Picture", "compose", "encode_picture", "id_background"]
+__all__ = ["OutputKind", "OutputSettings", "Picture", "compose", "encode_picture", "id_background"]
+
+OutputKind = Literal["mask", "cutout", "composite"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def id_background(frame: FrameSettings | None) -> Background | None:
 def compose(
     image: np.ndarray,
     alpha: np.ndarray,
-    kind: str,
+    kind: OutputKind,
     background: Background | None = None,
     finishing: FinishSettings | None = None,
     frame: FrameSettings | None = None,

@@ -19,7 +19,7 @@ import numpy as np
 
 from core.combine import CombinedSegmenter, disagreement
 from core.composite import Background
-from core.compose import OutputSettings, compose, encode_picture
+from core.compose import OutputKind, OutputSettings, compose, encode_picture
 from core.finishing import FinishSettings
 from core.framing import FrameSettings
 from core.imageio import DecodedImage, decode_image
@@ -31,7 +31,6 @@ from core.touchup import Edit, apply_edits
 from core.triage import needs_a_look
 
 STAGES = ("decode", "preprocess", "inference", "resize", "refine", "composite", "encode")
-OutputKind = Literal["mask", "cutout", "composite"]
 
 
 def working_shape(shape: tuple[int, int], working_pixels: int | None = None) -> tuple[int, int]:

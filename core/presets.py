@@ -18,7 +18,7 @@ from core.composite import BlurSettings
 from core.finishing import FinishSettings
 from core.framing import FrameSettings
 from core.refine import RefineSettings
-from core.segmentation import InferenceSettings
+from core.network_input import InferenceSettings
 from core.settings import Settings
 from core.shadow import ShadowSettings
 

@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from typing import Literal
 from pathlib import Path
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
 from core.errors import WeightsError, WeightsUnavailableError
-from core.model import ARCHITECTURES, build_model
+
+if TYPE_CHECKING:  # PyTorch is imported where weights are read: the registry and file checks need none of it
+    import torch
+    from torch import nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -345,6 +347,7 @@ def ensure_weights(
 
 def _architecture_of(state: dict[str, torch.Tensor], path: Path) -> str:
     """Which architecture's exact key/shape layout `state` has; WeightsError if none."""
+    from core.model import ARCHITECTURES, build_model
     shapes = {key: tuple(value.shape) for key, value in state.items()}
     for name in ARCHITECTURES:
         reference = {key: tuple(value.shape) for key, value in build_model(name).state_dict().items()}
@@ -362,6 +365,7 @@ def _architecture_of(state: dict[str, torch.Tensor], path: Path) -> str:
 
 def read_pth_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors of a `.pth` checkpoint, read with weights_only=True; a `module.` prefix is removed."""
+    import torch
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -383,6 +387,7 @@ def read_pth_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def model_from_pth(path: Path, architecture: str | None = None) -> nn.Module:
     """A model with the `.pth` state dict loaded strictly (architecture detected when not given)."""
+    from core.model import build_model
     state = read_pth_state_dict(path)
     detected = _architecture_of(state, path)
     if architecture is not None and detected != architecture:
@@ -437,6 +442,10 @@ def model_from_onnx(path: Path, architecture: str | None = None) -> nn.Module:
     execution order), and every BatchNorm is set to the identity (weight 1, bias 0, mean 0,
     var 1 − eps), so the PyTorch model computes what the ONNX graph computes.
     """
+    import torch
+    from torch import nn
+
+    from core.model import ARCHITECTURES, build_model
     convs = _onnx_conv_weights(path)
     candidates = [architecture] if architecture else list(ARCHITECTURES)
     for name in candidates:
