@@ -23,7 +23,7 @@ from core.imageio import encode_image
 from core.settings import Settings, bool_field, float_field
 from core.shadow import ShadowSettings
 
-__all__ = ["OutputKind", "OutputSettings", "Picture", "compose", "encode_picture", "id_background"]
+__all__ = ["OutputKind", "OutputSettings", "Picture", "compose", "encode_picture", "hide_transparent_colours", "id_background"]
 
 OutputKind = Literal["mask", "cutout", "composite"]
 
@@ -39,6 +39,12 @@ class OutputSettings(Settings):
         basic="Quality (JPEG, WebP, AVIF)",
     )
     lossless: bool = bool_field(False, "output", "WebP without any loss (larger files; quality is then ignored).", basic="Lossless WebP")
+    keep_hidden_colours: bool = bool_field(
+        False, "output",
+        "Keep the photo's colours under the cut-out's fully transparent pixels, to widen the mask again in another "
+        "editor (about twice the PNG's size and time); off: they are black, as remove.bg and rembg write them.",
+        basic="Keep colours under transparent pixels",
+    )
 
 
 @dataclass(frozen=True)
@@ -125,7 +131,18 @@ def _without_subject(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.rint(image * (1 - a) + filled * a).astype(np.uint8)
 
 
+def hide_transparent_colours(pixels: np.ndarray) -> np.ndarray:
+    """uint8 HxWx4 straight-alpha picture → a copy with colour (0, 0, 0) wherever alpha is 0 (others unchanged)."""
+    out = pixels.copy()
+    out[pixels[..., 3] == 0, :3] = 0
+    return out
+
+
 def encode_picture(picture: Picture, fmt: str, output: OutputSettings | None = None) -> bytes:
-    """The picture's file bytes in `fmt` (png, jpeg, webp, avif) with `output`'s quality and the picture's DPI."""
+    """The picture's file bytes in `fmt` (png, jpeg, webp, avif) with `output`'s quality and the picture's DPI;
+    a transparent picture's hidden colours are cleared unless `output.keep_hidden_colours`."""
     output = output or OutputSettings()
-    return encode_image(picture.pixels, fmt, quality=round(output.quality), lossless=output.lossless, dpi=picture.dpi)
+    pixels = picture.pixels
+    if pixels.ndim == 3 and pixels.shape[2] == 4 and not output.keep_hidden_colours:
+        pixels = hide_transparent_colours(pixels)
+    return encode_image(pixels, fmt, quality=round(output.quality), lossless=output.lossless, dpi=picture.dpi)

@@ -27,6 +27,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -45,6 +46,10 @@ from core.weights import DEFAULT_MODEL, InputFacts, LoadedWeights, ModelSpec, Pr
 #: but slower to create a Segmenter and heavier in resident memory (bench/results/speed.md). Read when a
 #: Segmenter is created; False gives the eager folded model.
 CPU_JIT_FREEZE = True
+#: Run `.onnx` weights with onnxruntime on the CPU where it is installed and takes the input's shape (PyTorch
+#: serves the rest: CUDA, MPS, `.pth` files, input sizes a fixed-size export does not take). Read when a
+#: Segmenter is created; the two agree within 1e-4 (tests/test_segmentation.py), speed: bench/results/speed.md.
+CPU_ONNXRUNTIME = True
 _threads_configured = False
 
 
@@ -271,7 +276,8 @@ INFERENCE_COPIES: dict[str, Callable[[nn.Module], nn.Module]] = {"modnet": modne
 class Segmenter:
     """A loaded model on a device; `predict` gives the network-resolution mask, `segment` the full one.
 
-    `model` is the loaded model as is; the forward pass runs `inference_model`, a BatchNorm-folded copy
+    `model` is the loaded model as is. On the CPU the forward pass runs `.onnx` weights in onnxruntime
+    (`CPU_ONNXRUNTIME`, at the input sizes the file takes); otherwise `inference_model`, a BatchNorm-folded copy
     (see `fold_batchnorm`), on the CPU frozen with TorchScript (`CPU_JIT_FREEZE`).
     """
 
@@ -281,10 +287,43 @@ class Segmenter:
     def __post_init__(self) -> None:
         self.model = self.weights.model.to(self.device).eval()
         self.inference_model = INFERENCE_COPIES.get(self.spec.architecture, fold_batchnorm)(self.model)
+        self._session = self._onnx_session() if CPU_ONNXRUNTIME and self.device.type == "cpu" else None
         self._frozen: torch.jit.ScriptModule | None = None
-        if CPU_JIT_FREEZE and self.device.type == "cpu" and self.spec.input.square:  # one input shape to trace
-            self._frozen = self._freeze()
+        if self._session is None and CPU_JIT_FREEZE and self.device.type == "cpu" and self.spec.input.square:
+            self._frozen = self._freeze()  # one input shape to trace
         self._lock = threading.Lock()
+
+    def _onnx_session(self) -> Any | None:
+        """An onnxruntime CPU session on the weights file when it is an .onnx one and onnxruntime is installed."""
+        if self.weights.path.suffix.lower() != ".onnx":
+            return None
+        try:
+            import onnxruntime
+        except ImportError:
+            return None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = configure_cpu_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # no warnings about initializers the graph does not use
+        try:
+            return onnxruntime.InferenceSession(str(self.weights.path), options, providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - a file onnxruntime cannot run: PyTorch runs it
+            return None
+
+    def _session_takes(self, shape: tuple[int, ...]) -> bool:
+        """Whether the onnxruntime session takes an input of `shape` (a fixed-size export takes its size only)."""
+        if self._session is None:
+            return False
+        expected = self._session.get_inputs()[0].shape
+        return len(expected) == len(shape) and all(not isinstance(e, int) or e == s for e, s in zip(expected, shape))
+
+    @property
+    def runtime(self) -> str:
+        """What runs the network at its own input size: 'onnxruntime', 'torchscript' or 'pytorch'."""
+        size = self.spec.input_size
+        if self._session is not None and (not self.spec.input.square or self._session_takes((1, 3, size, size))):
+            return "onnxruntime"
+        return "torchscript" if self._frozen is not None else "pytorch"
 
     def _freeze(self) -> torch.jit.ScriptModule | None:
         """The inference model traced at the network input size and frozen; None if TorchScript fails."""
@@ -311,6 +350,12 @@ class Segmenter:
     def forward(self, batch: np.ndarray) -> np.ndarray:
         """batch: float32 1×3×H×W preprocessed input → float32 H×W: the network's first (for U²-Net the fused
         d0) output, sigmoid probabilities or an alpha matte as `spec.input.output` says."""
+        if self._session_takes(batch.shape):
+            with self._lock:
+                first = self._session.run(
+                    [self._session.get_outputs()[0].name], {self._session.get_inputs()[0].name: np.ascontiguousarray(batch)}
+                )[0]
+            return np.asarray(first[0, 0], dtype=np.float32)
         x = torch.from_numpy(batch).to(self.device).contiguous()
         size = self.spec.input_size
         if self._frozen is not None and tuple(x.shape) == (1, 3, size, size):

@@ -108,18 +108,44 @@ def test_raw_mask_mean_iou_on_the_dev_set_is_at_least_0_86(segmenter, dev_set):
     assert np.mean(ious) >= 0.86
 
 
-def test_the_shipped_forward_pass_is_exact_against_the_loaded_model(segmenter):
-    """BatchNorm folding and the TorchScript-frozen CPU path keep d0 within 1e-5 of the official layout."""
+def test_the_pytorch_forward_pass_is_exact_against_the_loaded_model(segmenter, monkeypatch):
+    """BatchNorm folding and the TorchScript-frozen CPU path (the one without onnxruntime) keep d0 within 1e-5 of
+    the official layout."""
     import torch
 
+    import core.segmentation
+
+    monkeypatch.setattr(core.segmentation, "CPU_ONNXRUNTIME", False)
+    torch_only = core.segmentation.Segmenter(segmenter.weights, segmenter.device)
     rng = np.random.default_rng(0)
     batch = rng.normal(size=(1, 3, 320, 320)).astype(np.float32)
     with torch.inference_mode():
         expected = segmenter.model(torch.from_numpy(batch))[0][0, 0].numpy()
-    got = segmenter.forward(batch)
+    got = torch_only.forward(batch)
     assert got.shape == (320, 320) and got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
-    assert segmenter._frozen is not None  # the CPU default: the frozen TorchScript model ran
+    assert torch_only.runtime == "torchscript"  # the frozen TorchScript model ran
+
+
+@pytest.mark.parametrize("name", ["u2netp", "modnet"])
+def test_onnxruntime_and_pytorch_agree_within_1e_4(name, astronaut):
+    """The CPU runs the bundled .onnx files in onnxruntime; PyTorch (CUDA, MPS, .pth files, other input sizes)
+    computes the same output."""
+    import torch
+
+    from core.segmentation import get_segmenter
+
+    segmenter = get_segmenter(name, "cpu", allow_download=False)
+    assert segmenter.runtime == "onnxruntime"
+    batch = segmenter.prepare(astronaut)
+    got = segmenter.forward(batch)
+    with torch.inference_mode():
+        out = segmenter.inference_model(torch.from_numpy(batch))
+        expected = (out[0] if isinstance(out, (tuple, list)) else out)[0, 0].numpy()
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    odd = segmenter.prepare(astronaut, segmenter.settings().__class__(input_size=384))  # a size the export may not take
+    assert segmenter.forward(odd).shape == odd.shape[-2:]
 
 
 def test_parallel_lanczos_resize_is_pillow_exact_for_a_large_photo():
