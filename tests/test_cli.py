@@ -99,9 +99,10 @@ def test_usage_errors_are_reported_without_traceback(photo, tmp_path):
 
 
 def test_outputs_that_cannot_be_written_are_refused_before_any_work(photo, tmp_path, monkeypatch):
-    import core.cli
+    import core.segmentation
 
-    monkeypatch.setattr(core.cli, "get_segmenter", lambda *a, **k: pytest.fail("loaded the model for a doomed output"))
+    # The command line imports the network when it has photos to process (so that --help is quick): patch it there.
+    monkeypatch.setattr(core.segmentation, "get_segmenter", lambda *a, **k: pytest.fail("loaded the model for a doomed output"))
     for args in (("cutout", photo, "-o", tmp_path / "c.jpg"),
                  ("replace", photo, "-o", tmp_path / "t.jpg", "--background", "transparent")):
         status, _, err = _cli(*args)
@@ -174,9 +175,9 @@ def test_edits_from_the_touch_up_page_reach_every_output(photo, tmp_path, defaul
 
 
 def test_bad_edits_are_usage_errors_before_any_work(photo, tmp_path, monkeypatch):
-    import core.cli
+    import core.segmentation
 
-    monkeypatch.setattr(core.cli, "get_segmenter", lambda *a, **k: pytest.fail("loaded the model for bad edits"))
+    monkeypatch.setattr(core.segmentation, "get_segmenter", lambda *a, **k: pytest.fail("loaded the model for bad edits"))
     bad = tmp_path / "bad.json"
     bad.write_text('{"version": 1, "edits": [{"mode": "paint", "radius": 0.1, "points": [[0.5, 0.5]]}]}')
     status, _, err = _cli("mask", photo, "-o", tmp_path / "m.png", "--edits", bad)
@@ -233,7 +234,7 @@ def test_bad_presets_are_usage_errors_that_name_the_setting(photo, tmp_path):
 def test_skip_existing_and_the_report(photo, tmp_path, monkeypatch):
     import csv
 
-    import core.cli
+    import core.pipeline
 
     folder = tmp_path / "in"
     folder.mkdir()
@@ -249,7 +250,7 @@ def test_skip_existing_and_the_report(photo, tmp_path, monkeypatch):
     assert rows[0]["output"].endswith("a.png") and float(rows[0]["seconds"]) > 0 and 0 <= float(rows[0]["needs_a_look"]) <= 1
     assert rows[2]["error"] and rows[2]["needs_a_look"] == ""
     (folder / "broken.jpg").unlink()
-    monkeypatch.setattr(core.cli, "process", lambda *a, **k: pytest.fail("processed a photo whose output exists"))
+    monkeypatch.setattr(core.pipeline, "process", lambda *a, **k: pytest.fail("processed a photo whose output exists"))
     status, stdout, err = _cli("mask", folder, "-o", out, "--skip-existing", "--report", report)
     assert status == 0, err
     assert "0 of 2 images written" in stdout and "2 already there" in stdout
