@@ -16,10 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
 from core.errors import SettingsError
-from core.segmentation import InferenceSettings, Segmenter, resize_prediction
+from core.segmentation import Device, InferenceSettings, Segmenter, resize_prediction
 from core.weights import ModelSpec
 
 #: MODNet is trusted when its two views disagree (one says subject, the other background, at alpha 0.5) on at
@@ -96,7 +95,7 @@ class CombinedSegmenter:
         self.portrait, self.salient = members[0], members[1]
 
     @property
-    def device(self) -> torch.device:
+    def device(self) -> Device:
         return self.portrait.device
 
     @property

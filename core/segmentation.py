@@ -29,17 +29,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sys
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
 from PIL import Image
-from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from core.errors import SettingsError
-from core.model import REBNCONV, parameter_count
-from core.modnet import inference_model as modnet_inference_model
 from core.network_input import DEVICE_CHOICES, InferenceSettings  # noqa: F401 - defined there, used from here too
+
+if TYPE_CHECKING:  # PyTorch is imported when a network runs in it (CUDA, MPS, .pth files, other input sizes)
+    import torch
+    from torch import nn
 from core.weights import DEFAULT_MODEL, InputFacts, LoadedWeights, ModelSpec, ProgressCallback, get_spec, load_weights
 
 #: Trace and freeze the CPU inference model with TorchScript: exact (d0 bit-identical) and faster per pass,
@@ -53,31 +55,63 @@ CPU_ONNXRUNTIME = True
 _threads_configured = False
 
 
+def available_cpus() -> int:
+    """The CPUs this process may use."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def configure_cpu_threads() -> int:
-    """Set PyTorch's intra-op threads to the CPUs this process may use (unless OMP_NUM_THREADS is set)."""
+    """The threads a network pass may use: the CPUs this process may use (or OMP_NUM_THREADS); PyTorch's intra-op
+    threads are set to it once PyTorch is imported."""
     global _threads_configured
-    if not _threads_configured and "OMP_NUM_THREADS" not in os.environ:
-        available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        torch.set_num_threads(max(1, available))
-    _threads_configured = True
-    return torch.get_num_threads()
+    threads = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else available_cpus()
+    if "torch" in sys.modules and not _threads_configured:
+        if "OMP_NUM_THREADS" not in os.environ:
+            sys.modules["torch"].set_num_threads(threads)
+        _threads_configured = True
+    return max(1, threads)
 
 
-def select_device(name: str = "auto") -> torch.device:
+@dataclass(frozen=True)
+class Device:
+    """Where a network runs: 'cpu', 'cuda', 'cuda:N' or 'mps' (`torch()` gives PyTorch's device)."""
+
+    type: str
+
+    def __str__(self) -> str:
+        return self.type
+
+    def torch(self) -> torch.device:
+        import torch
+
+        return torch.device(self.type)
+
+
+def _may_have_accelerator() -> bool:
+    """False when this machine cannot have a CUDA or Apple GPU (no NVIDIA driver, not macOS), so that 'auto' can
+    choose the CPU without importing PyTorch; True when PyTorch must be asked."""
+    return sys.platform == "darwin" or os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+
+
+def select_device(name: str = "auto") -> Device:
     """'auto' → CUDA, then Apple MPS, then CPU; or the named device, with a clear error if absent."""
     name = (name or "auto").lower()
     if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
         raise SettingsError(f"Unknown device {name!r}; choose one of {', '.join(DEVICE_CHOICES)}.")
+    if name == "cpu" or (name == "auto" and not _may_have_accelerator()):
+        return Device("cpu")
+    import torch
+
     mps_available = hasattr(torch.backends, "mps") and torch.backends.mps.is_available()
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
-        return torch.device("mps" if mps_available else "cpu")
+            return Device("cuda")
+        return Device("mps" if mps_available else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise SettingsError("CUDA was asked for, but PyTorch sees no CUDA GPU here. Use --device cpu or auto.")
     if name == "mps" and not mps_available:
         raise SettingsError("Apple MPS was asked for, but it is not available here. Use --device cpu or auto.")
-    return torch.device(name)
+    return Device(name)
 
 
 def _check_rgb(image: np.ndarray) -> None:
@@ -96,8 +130,7 @@ _pass_order_rule: str | None = None  # "area" / "horizontal" / "unknown", see _p
 
 
 def _resize_workers() -> int:
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(available, torch.get_num_threads(), 8))
+    return max(1, min(available_cpus(), configure_cpu_threads(), 8))
 
 
 def _pillow_pass_order(height: int, width: int, size: int) -> str | None:
@@ -252,6 +285,12 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     identity (every rembg .onnx import) the copy's convolution shares `model`'s tensors, so the copy
     costs no memory; elsewhere (.pth checkpoints) the folded convolution gets its own weights.
     """
+    import torch
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    from core.model import REBNCONV
+
     shared = {id(tensor): tensor for tensor in [*model.parameters(), *model.buffers()]}
     folded = copy.deepcopy(model, memo=shared)  # new modules, same tensors
     with torch.no_grad():
@@ -269,7 +308,13 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 #: How each architecture's inference copy is made (see `fold_batchnorm`; MODNet: `core.modnet.inference_model`,
 #: BatchNorm folded, channels-last, fused operators on the CPU); the loaded model keeps its official layout.
-INFERENCE_COPIES: dict[str, Callable[[nn.Module], nn.Module]] = {"modnet": modnet_inference_model}
+def _modnet_copy(model: nn.Module) -> nn.Module:
+    from core.modnet import inference_model
+
+    return inference_model(model)
+
+
+INFERENCE_COPIES: dict[str, Callable[[nn.Module], nn.Module]] = {"modnet": _modnet_copy}
 
 
 @dataclass
@@ -282,16 +327,43 @@ class Segmenter:
     """
 
     weights: LoadedWeights
-    device: torch.device
+    device: Device
 
     def __post_init__(self) -> None:
-        self.model = self.weights.model.to(self.device).eval()
-        self.inference_model = INFERENCE_COPIES.get(self.spec.architecture, fold_batchnorm)(self.model)
-        self._session = self._onnx_session() if CPU_ONNXRUNTIME and self.device.type == "cpu" else None
+        self.device = Device(str(self.device))  # a torch.device is taken too
+        self._lock = threading.Lock()  # one forward pass at a time
+        self._torch_lock = threading.Lock()  # the PyTorch models are built once
+        self._model: nn.Module | None = None
+        self._inference_model: nn.Module | None = None
         self._frozen: torch.jit.ScriptModule | None = None
-        if self._session is None and CPU_JIT_FREEZE and self.device.type == "cpu" and self.spec.input.square:
-            self._frozen = self._freeze()  # one input shape to trace
-        self._lock = threading.Lock()
+        self._session = self._onnx_session() if CPU_ONNXRUNTIME and self.device.type == "cpu" else None
+        if self._session is None:
+            self._build_torch()  # now, so that start-up pays for it (and the TorchScript freeze) once
+
+    def _build_torch(self) -> None:
+        """The loaded PyTorch model on the device and its inference copy (frozen with TorchScript on the CPU when
+        onnxruntime does not serve it), built on first need."""
+        with self._torch_lock:
+            if self._model is not None:
+                return
+            model = self.weights.model.to(self.device.torch()).eval()
+            configure_cpu_threads()
+            inference = INFERENCE_COPIES.get(self.spec.architecture, fold_batchnorm)(model)
+            if self._session is None and CPU_JIT_FREEZE and self.device.type == "cpu" and self.spec.input.square:
+                self._frozen = self._freeze(inference)  # one input shape to trace
+            self._model, self._inference_model = model, inference
+
+    @property
+    def model(self) -> nn.Module:
+        """The loaded model as is (official layout), in eval mode on the device."""
+        self._build_torch()
+        return self._model
+
+    @property
+    def inference_model(self) -> nn.Module:
+        """The BatchNorm-folded copy PyTorch runs (`fold_batchnorm`, or MODNet's `core.modnet.inference_model`)."""
+        self._build_torch()
+        return self._inference_model
 
     def _onnx_session(self) -> Any | None:
         """An onnxruntime CPU session on the weights file when it is an .onnx one and onnxruntime is installed."""
@@ -323,16 +395,19 @@ class Segmenter:
         size = self.spec.input_size
         if self._session is not None and (not self.spec.input.square or self._session_takes((1, 3, size, size))):
             return "onnxruntime"
+        self._build_torch()
         return "torchscript" if self._frozen is not None else "pytorch"
 
-    def _freeze(self) -> torch.jit.ScriptModule | None:
+    def _freeze(self, inference: nn.Module) -> torch.jit.ScriptModule | None:
         """The inference model traced at the network input size and frozen; None if TorchScript fails."""
+        import torch
+
         size = self.spec.input_size
         example = torch.zeros(1, 3, size, size)
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # TracerWarnings about shapes: the input size is fixed
-                frozen = torch.jit.freeze(torch.jit.trace(self.inference_model, example, check_trace=False).eval())
+                frozen = torch.jit.freeze(torch.jit.trace(inference, example, check_trace=False).eval())
                 for _ in range(2):  # the profiling executor optimises the graph on the first calls
                     frozen(example)
         except Exception:  # noqa: BLE001 - any TorchScript failure: keep the (exact, slower) eager model
@@ -345,6 +420,11 @@ class Segmenter:
 
     @property
     def parameters(self) -> int:
+        """Learnable parameters: the registry's count until the PyTorch model exists (so showing it builds nothing)."""
+        if self._model is None and self.spec.parameters:
+            return self.spec.parameters
+        from core.model import parameter_count
+
         return parameter_count(self.model)
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
@@ -356,13 +436,16 @@ class Segmenter:
                     [self._session.get_outputs()[0].name], {self._session.get_inputs()[0].name: np.ascontiguousarray(batch)}
                 )[0]
             return np.asarray(first[0, 0], dtype=np.float32)
-        x = torch.from_numpy(batch).to(self.device).contiguous()
+        import torch
+
+        inference = self.inference_model
+        x = torch.from_numpy(batch).to(self.device.torch()).contiguous()
         size = self.spec.input_size
         if self._frozen is not None and tuple(x.shape) == (1, 3, size, size):
             with self._lock, torch.no_grad():  # TorchScript runs under no_grad (inference_mode tensors are not needed)
                 return self._frozen(x)[0][0, 0].numpy()
         with self._lock, torch.inference_mode():
-            out = self.inference_model(x)
+            out = inference(x)
             first = out[0] if isinstance(out, (tuple, list)) else out
             return first[0, 0].float().cpu().numpy()
 

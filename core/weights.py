@@ -15,6 +15,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -99,6 +100,9 @@ class ModelSpec:
     #: md5 of the official PyTorch checkpoint `<name>.pth` (several: the sources that publish them disagree on
     #: which of two digests belongs to u2net and which to u2net_human_seg, so either is accepted for both).
     pth_md5: tuple[str, ...] = ()
+    #: Learnable parameters of the network (core.model.parameter_count of its PyTorch model; a test checks it),
+    #: so that it can be shown without building that model.
+    parameters: int = 0
 
     @property
     def input_size(self) -> int:
@@ -124,6 +128,7 @@ REGISTRY: dict[str, ModelSpec] = {
             bundled=True,
             good_at="everything: keeps the whole person in tight portraits and finds small people in wide scenes",
             members=("modnet", "u2netp"),
+            parameters=6_459_553 + 1_131_181,
         ),
         ModelSpec(
             name="modnet",
@@ -135,6 +140,7 @@ REGISTRY: dict[str, ModelSpec] = {
             size_mb=25.9,
             input=MODNET_INPUT,
             inference={"pad": False, "input_size": 512},
+            parameters=6_459_553,
             bundled=True,
             good_at="portraits where the person fills much of the frame: whole shoulders, clothes and hair",
         ),
@@ -148,6 +154,7 @@ REGISTRY: dict[str, ModelSpec] = {
             url=RELEASE_URL + "u2netp.onnx",
             description="U²-Net† lite, 1.1 M parameters: fast general salient-object model (bundled).",
             size_mb=4.6,
+            parameters=1_131_181,
             bundled=True,
             good_at="people who are small in the picture, groups and scenes",
         ),
@@ -161,6 +168,7 @@ REGISTRY: dict[str, ModelSpec] = {
             pth_md5=U2NET_PTH_MD5,
             description="Full U²-Net, 44 M parameters: general salient objects, finer than u2netp.",
             size_mb=176.0,
+            parameters=44_009_869,
             good_at="general objects (download)",
         ),
         ModelSpec(
@@ -173,6 +181,7 @@ REGISTRY: dict[str, ModelSpec] = {
             pth_md5=U2NET_PTH_MD5,
             description="Full U²-Net trained on people (not measured here: a 176 MB download).",
             size_mb=176.0,
+            parameters=44_009_869,
             good_at="people (download; not measured here)",
         ),
     )
@@ -477,33 +486,30 @@ def model_from_onnx(path: Path, architecture: str | None = None) -> nn.Module:
     return model.eval()
 
 
-@dataclass(frozen=True)
 class LoadedWeights:
-    """A model in eval mode plus where its weights came from."""
+    """A model's weights file, checked, and the PyTorch model built from it (in eval mode, on first use of `model`:
+    a process that runs the file in onnxruntime never imports PyTorch)."""
 
-    model: nn.Module
-    spec: ModelSpec
-    path: Path
+    def __init__(self, model: nn.Module | None, spec: ModelSpec, path: Path) -> None:
+        self.spec, self.path = spec, path
+        self._model = model
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> nn.Module:
+        with self._lock:
+            if self._model is None:
+                self._model = build_from_file(self.spec, self.path)
+            return self._model
+
+    @property
+    def built(self) -> bool:
+        """Whether the PyTorch model exists yet."""
+        return self._model is not None
 
 
-def load_weights(
-    name: str = DEFAULT_MODEL,
-    *,
-    path: str | os.PathLike | None = None,
-    progress: ProgressCallback | None = None,
-    allow_download: bool = True,
-) -> LoadedWeights:
-    """Load the named model (from `path` when given), md5-checking files of known models first."""
-    spec = get_spec(name)
-    if spec.members:
-        raise WeightsError(f"'{name}' combines {' and '.join(spec.members)}: load each of them instead.")
-    if path is not None:
-        file = Path(path).expanduser()
-        if not file.is_file():
-            raise WeightsError(f"Weights file {file} does not exist. Check the path.")
-    else:
-        file = ensure_weights(spec, progress=progress, allow_download=allow_download)
-    check_weights_file(file, spec)
+def build_from_file(spec: ModelSpec, file: Path) -> nn.Module:
+    """The PyTorch model of `spec` with the weights of `file` (.onnx or .pth), in eval mode, without gradients."""
     suffix = file.suffix.lower()
     if spec.architecture == "modnet":
         if suffix != ".onnx":
@@ -519,4 +525,31 @@ def load_weights(
         raise WeightsError(f"{file}: weights must be a .pth (PyTorch) or .onnx (rembg) file.")
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    return LoadedWeights(model=model, spec=spec, path=file)
+    return model
+
+
+def load_weights(
+    name: str = DEFAULT_MODEL,
+    *,
+    path: str | os.PathLike | None = None,
+    progress: ProgressCallback | None = None,
+    allow_download: bool = True,
+) -> LoadedWeights:
+    """The named model's weights (from `path` when given), md5-checking files of known models first.
+
+    A known model's own file (its md5 checked) builds its PyTorch model on first use; any other file is built
+    now, so that a file that is not the model fails here, with its message."""
+    spec = get_spec(name)
+    if spec.members:
+        raise WeightsError(f"'{name}' combines {' and '.join(spec.members)}: load each of them instead.")
+    if path is not None:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise WeightsError(f"Weights file {file} does not exist. Check the path.")
+    else:
+        file = ensure_weights(spec, progress=progress, allow_download=allow_download)
+    check_weights_file(file, spec)
+    if file.suffix.lower() not in (".onnx", ".pth", ".pt"):
+        raise WeightsError(f"{file}: weights must be a .pth (PyTorch) or .onnx (rembg) file.")
+    checked = bool(spec.md5) and file.name == spec.filename
+    return LoadedWeights(None if checked else build_from_file(spec, file), spec, file)

@@ -257,3 +257,25 @@ def test_skip_existing_and_the_report(photo, tmp_path, monkeypatch):
     assert [r["status"] for r in csv.DictReader(report.open())] == ["skipped (exists)"] * 2
     status, _, err = _cli("mask", folder, "-o", out, "--report", folder / "a.jpg")
     assert status == 2 and "report is a CSV file" in err
+
+
+def _modules_after(code: str) -> set[str]:
+    """The top-level modules a fresh interpreter has imported after running `code` (which may exit)."""
+    probe = f"import sys, atexit\natexit.register(lambda: print('MODULES', ' '.join(sorted(sys.modules))))\n{code}"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    line = next(line for line in done.stdout.splitlines() if line.startswith("MODULES "))
+    return {name.split(".")[0] for name in line.split()[1:]}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["mask", "--help"], ["presets"], ["mask", "x.jpg"], ["cutout", "--dpi", "5"]])
+def test_help_listings_and_usage_errors_import_no_network_runtime(argv):
+    modules = _modules_after(f"from core.cli import run\nrun({argv!r})")
+    assert not modules & {"torch", "onnxruntime", "onnx"}, modules & {"torch", "onnxruntime", "onnx"}
+
+
+def test_a_cutout_on_the_cpu_runs_in_onnxruntime_without_pytorch(photo, tmp_path):
+    modules = _modules_after(
+        f"from core.cli import run\nassert run(['cutout', {str(photo)!r}, '-o', {str(tmp_path / 'c.png')!r}, '--device', 'cpu']) == 0"
+    )
+    assert "onnxruntime" in modules and "torch" not in modules
+    assert Image.open(tmp_path / "c.png").mode == "RGBA"

@@ -304,3 +304,14 @@ def test_downloaded_real_model_file_loads(server, tmp_path, monkeypatch):
         assert loaded.path == path and type(loaded.model).__name__ == "U2NETP"
     finally:
         httpd.shutdown()
+
+
+def test_the_registry_parameter_counts_are_the_models():
+    from core.model import build_model, parameter_count
+    from core.segmentation import get_segmenter
+
+    assert REGISTRY["u2netp"].parameters == parameter_count(build_model("u2netp"))
+    assert REGISTRY["u2net"].parameters == REGISTRY["u2net_human_seg"].parameters == parameter_count(build_model("u2net"))
+    modnet = get_segmenter("modnet", "cpu", allow_download=False)
+    assert REGISTRY["modnet"].parameters == parameter_count(modnet.model)
+    assert REGISTRY["auto"].parameters == REGISTRY["modnet"].parameters + REGISTRY["u2netp"].parameters
