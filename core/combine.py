@@ -103,6 +103,11 @@ class CombinedSegmenter:
         return sum(member.parameters for member in self.members.values())
 
     @property
+    def runtime(self) -> str:
+        """What runs the members (core.segmentation.Segmenter.runtime), e.g. 'onnxruntime'."""
+        return ", ".join(dict.fromkeys(member.runtime for member in self.members.values()))
+
+    @property
     def paths(self) -> list[str]:
         """Each member's weights file."""
         return [str(member.weights.path) for member in self.members.values()]

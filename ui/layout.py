@@ -142,7 +142,7 @@ def model_sidebar() -> Segmenter | CombinedSegmenter:
             segmenter = shared_segmenter(FALLBACK_MODEL)
         spec = segmenter.spec
         st.markdown(
-            f"**{spec.name}** · {segmenter.parameters / 1e6:.2f} M parameters · `{segmenter.device}`  \n"
+            f"**{spec.name}** · {segmenter.parameters / 1e6:.2f} M parameters · `{segmenter.device}` · {segmenter.runtime}  \n"
             f"{spec.description}  \n*Good at:* {spec.good_at}."
         )
         paths = segmenter.paths if isinstance(segmenter, CombinedSegmenter) else [str(segmenter.weights.path)]
