@@ -47,9 +47,10 @@ else:
 
 MAX_IMAGE_PIXELS: int = pixel_limits().max_pixels  # the limit at import; decode_image reads the current one
 
-# zlib level for PNG: 3 encodes a 12 MP result in about half the time of level 6 for ~8 % more bytes
-# (bench/results/speed.md, "Where the time goes").
-PNG_COMPRESS_LEVEL = 3
+# zlib level for PNG: on a 12 MP cut-out, level 1 writes in 439 ms what level 3 writes in 549 ms and level 6 in
+# 1037 ms, for 3 % and 15 % more bytes (bench/results/png.md; the composite on a colour: 722 / 769 / 1512 ms,
+# bench/results/speed.md).
+PNG_COMPRESS_LEVEL = 1
 #: True when pillow-heif is installed and registered, so HEIC/HEIF photos can be read.
 HEIF_SUPPORTED: bool = pillow_heif is not None
 #: True when this Pillow build reads and writes AVIF (``PIL.features.check("avif")``).
