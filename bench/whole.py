@@ -4,7 +4,8 @@
     python -m bench.whole --sizes 2 --rounds 5
 
 Each round runs, one after the other, `python -m core cutout PHOTO -o OUT` (the defaults: the `auto` model,
-its refinement, PNG) and rembg 2.0.86's plain cut-out with the same u2netp weights in a fresh interpreter
+its refinement, PNG; and a folder of the first --folder dev portraits, which rembg's script goes through with
+one session as `rembg p` does; they are linked into a temporary folder, never copied) and rembg 2.0.86's plain cut-out with the same u2netp weights in a fresh interpreter
 (`new_session("u2netp")`, `remove`, save as PNG: what `rembg i` does, without the CLI's extra imports, which need
 `rembg[cli]`; the bundled u2netp.onnx is put in a temporary U2NET_HOME, so nothing is downloaded). Also
 `python -m core --help` against `python -c "import rembg"` (the least `rembg --help` can cost). Reports medians,
@@ -24,12 +25,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import RESULTS, ROOT, loadavg, revision, shown
+from bench.common import DEFAULT_DATA, RESULTS, ROOT, list_stems, loadavg, revision, shown
 from bench.speed import make_inputs, source_photo
 
 REMBG_ONE = (
     "import sys\nfrom PIL import Image\nfrom rembg import new_session, remove\n"
     "remove(Image.open(sys.argv[1]), session=new_session('u2netp')).save(sys.argv[2])\n"
+)
+#: rembg over a folder as `rembg p` does it: one session, every image, PNG each.
+REMBG_FOLDER = (
+    "import sys\nfrom pathlib import Path\nfrom PIL import Image\nfrom rembg import new_session, remove\n"
+    "session = new_session('u2netp')\nout = Path(sys.argv[2])\nout.mkdir(exist_ok=True)\n"
+    "for path in sorted(Path(sys.argv[1]).iterdir()):\n"
+    "    remove(Image.open(path), session=session).save(out / (path.stem + '.png'))\n"
 )
 
 
@@ -46,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.whole", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="0.5,2,12", help="photo sizes in megapixels (default 0.5,2,12)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--folder", type=int, default=30, metavar="N",
+                        help="also a folder of the first N dev portraits (linked, not copied; 0: none)")
     parser.add_argument("--out", type=Path, default=RESULTS / "whole-process.md")
     args = parser.parse_args(argv)
     sizes = [float(s) for s in args.sizes.split(",")]
@@ -58,7 +68,12 @@ def main(argv: list[str] | None = None) -> None:
         shutil.copy(ROOT / "weights" / "u2netp.onnx", home / "u2netp.onnx")
         env = {**os.environ, "U2NET_HOME": str(home)}
         (folder / "rembg_one.py").write_text(REMBG_ONE)
+        (folder / "rembg_folder.py").write_text(REMBG_FOLDER)
         inputs = make_inputs(source_photo(), sizes, folder)
+        portraits = folder / "portraits"
+        portraits.mkdir()
+        for stem in list_stems(DEFAULT_DATA, args.folder) if args.folder else []:
+            (portraits / f"{stem}.jpg").symlink_to(DEFAULT_DATA / "images" / f"{stem}.jpg")
         jobs = {
             "`--help`": ([sys.executable, "-m", "core", "--help"], [sys.executable, "-c", "import rembg"]),
             **{f"{mp:g} MP ({inputs[mp]['width']}×{inputs[mp]['height']})": (
@@ -66,6 +81,11 @@ def main(argv: list[str] | None = None) -> None:
                 [sys.executable, str(folder / "rembg_one.py"), inputs[mp]["path"], str(folder / "rembg.png")],
             ) for mp in sizes},
         }
+        if args.folder:
+            jobs[f"a folder of {args.folder} portraits"] = (
+                [sys.executable, "-m", "core", "cutout", str(portraits), "-o", str(folder / "ours")],
+                [sys.executable, str(folder / "rembg_folder.py"), str(portraits), str(folder / "theirs")],
+            )
         for name, (ours, theirs) in jobs.items():
             timed(ours), timed(theirs, env)  # warm the file cache
             pairs = [(timed(ours), timed(theirs, env)) for _ in range(args.rounds)]

@@ -8,11 +8,11 @@ One `Segmenter` per (model, device, weights file) is kept and reused (`get_segme
 pass runs under a lock: PyTorch already spreads one pass over every core, so concurrent callers
 (several dashboard sessions) queue instead of thrashing the CPU and multiplying peak memory.
 
-Speed: the forward pass runs an inference copy of the model with every BatchNorm folded into its
-convolution (the loaded model keeps the official layout and state dict), on the CPU traced and frozen
-with TorchScript (fused conv+ReLU, no Python per layer). Both keep d0 exact (bit-identical for rembg's
-.onnx weights, within float round-off for .pth ones). The input stays NCHW: channels-last would be
-faster with oneDNN but sums in another order and moves d0 past what the project calls exact. The
+Speed: on the CPU the bundled `.onnx` files run in onnxruntime (about twice TorchScript's speed for U²-Net†,
+bench/results/whole-process.md), and such a process never imports PyTorch. Elsewhere (CUDA, MPS, `.pth`
+files, input sizes a fixed-size export does not take) the forward pass runs an inference copy of the PyTorch
+model with every BatchNorm folded into its convolution (the loaded model keeps the official layout and state
+dict), on the CPU traced and frozen with TorchScript; both stay within 1e-4 of each other and of the file. The
 Lanczos resize of a large photo runs its first pass on strips in parallel (Pillow releases the GIL),
 bit-identical to one `Image.resize` call. Timings: bench/results/speed.md (`python -m bench.speed`).
 """
