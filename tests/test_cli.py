@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import subprocess
 import sys
@@ -15,13 +14,10 @@ from core.cli import run
 from core.composite import mask_image
 from core.pipeline import alpha_from_prediction, predict
 from core.refine import RefineSettings
+from tests.cli_support import cli as _cli
 from tests.conftest import ROOT
 
 
-def _cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = run([str(a) for a in args], stdout=out, stderr=err)
-    return status, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

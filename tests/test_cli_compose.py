@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from core.cli import run
 from core.framing import subject_box
 from core.id_presets import ID_PRESETS
-
-
-def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = run([str(a) for a in args], stdout=out, stderr=err)
-    return status, out.getvalue(), err.getvalue()
+from tests.cli_support import cli
 
 
 @pytest.fixture

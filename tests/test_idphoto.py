@@ -3,24 +3,17 @@ the astronaut through the command line."""
 
 from __future__ import annotations
 
-import io
 import re
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from core.cli import run
 from core.faces import Face, detect_faces
 from core.framing import subject_box
 from core.id_presets import ID_PRESETS
 from core.idphoto import GUIDE_GREY, IdPhotoError, crown_y, id_layout, pixels_per_unit, print_sheet
-
-
-def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    status = run([str(a) for a in args], stdout=out, stderr=err)
-    return status, out.getvalue(), err.getvalue()
+from tests.cli_support import cli
 
 
 def face(box=(10.0, 20.0, 30.0, 50.0)) -> Face:
