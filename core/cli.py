@@ -10,7 +10,7 @@ dashboard's Tuning page (options override it), `--edits EDITS.json` touch-up edi
 with its status, time and needs-a-look score (`core.triage`). Framing (`--aspect --size --dpi --margin-pct
 --anchor`), ID photos (`--id-photo NAME --print-sheet`; names from `python -m core presets`), the shadow
 (`--shadow ...`), the blurred background (`--blur-strength-pct --blur-kernel`) and the encoder (`--quality
---lossless`) are settings groups like refinement's: each option is generated from its dataclass field.
+--lossless --keep-hidden-colours`) are settings groups like refinement's: each option is generated from its dataclass field.
 """
 
 from __future__ import annotations

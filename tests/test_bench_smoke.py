@@ -252,3 +252,12 @@ def test_idphoto_counts_two_photos_of_each_set(tmp_path):
     assert [row["set"] for row in rows] == [data.name for data in common.DEV_SETS for _ in range(2)]
     assert all(row["outcome"] for row in rows)
     assert (tmp_path / "idphoto.md").read_text().startswith("# ID photos on the dev sets")
+
+
+def test_runtime_parity_compares_two_photos_of_each_set(tmp_path):
+    if not all((data / "images").is_dir() for data in common.DEV_SETS):
+        pytest.skip(f"dev sets not found under {common.DEV_ROOT} (they live in ../shared beside the checkout)")
+    _run("bench.runtime_parity", "--limit", "2", "--out", str(tmp_path))
+    rows = [line for line in (tmp_path / "runtime-parity.md").read_text().splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split(" | ")[0].lstrip("| ") for row in rows[1:]] == [data.name for data in common.DEV_SETS]
+    assert all(row.split(" | ")[1] == "2" for row in rows[1:])
