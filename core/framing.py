@@ -91,7 +91,8 @@ class FrameSettings(Settings):
         parse_size, ("", "1080x1080", "2000x2000", "1080x1350"), basic="Size",
     )
     dpi: float = float_field(
-        300.0, 72.0, 1200.0, 1.0, "frame", "Print resolution: turns a size in mm or inches into pixels, and is written into the file.",
+        300.0, 72.0, 1200.0, 1.0, "frame", "Print resolution of a size in mm or inches (its pixels, and the DPI written into the file); a size in "
+        "pixels keeps the photo's own DPI.",
         basic="DPI",
     )
     margin_pct: float = float_field(
