@@ -43,12 +43,9 @@ class IdPhotoError(PortraitStudioError):
 
 @dataclass(frozen=True)
 class IdLayout:
-    """Where the photo goes on an ID preset's canvas, the face it was placed by, and notes for the user."""
+    """Where the photo goes on an ID preset's canvas, and notes for the user."""
 
     placement: Placement
-    face: Face
-    crown: float  # photo pixels
-    head_height: float  # chin to crown on the canvas, in the preset's unit (mm, in or px)
     notes: tuple[str, ...] = ()
 
 
@@ -150,7 +147,7 @@ def id_layout(image: np.ndarray, alpha: np.ndarray, preset: IdPreset, dpi: float
             )
     if scale > 1.0:
         notes.append(f"the photo's head was enlarged {scale:.2f}x for the {preset.label} size{at}; a larger photo prints sharper")
-    return IdLayout(placement, face, crown, head_needed / per_unit, tuple(notes))
+    return IdLayout(placement, tuple(notes))
 
 
 def print_sheet(photo: np.ndarray, preset: IdPreset) -> np.ndarray:

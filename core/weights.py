@@ -502,11 +502,6 @@ class LoadedWeights:
                 self._model = build_from_file(self.spec, self.path)
             return self._model
 
-    @property
-    def built(self) -> bool:
-        """Whether the PyTorch model exists yet."""
-        return self._model is not None
-
 
 def build_from_file(spec: ModelSpec, file: Path) -> nn.Module:
     """The PyTorch model of `spec` with the weights of `file` (.onnx or .pth), in eval mode, without gradients."""
