@@ -86,25 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                  + "), or output folder when INPUT is a folder",
         )
         if command == "replace":
-            sub.add_argument(
-                "--background",
-                help="an image PATH (cover-fitted, never stretched), a colour (#RRGGBB or a CSS name such as 'navy'), 'blur' "
-                     "(blurred original) or 'transparent'; required unless --id-photo gives its own plain light one",
-            )
+            sub.add_argument("--background", help=BACKGROUND_HELP)
         sub.add_argument(
             "--in-place", action="store_true",
             help="allow the output folder to be the input folder or inside it (inputs are still never overwritten)",
-        )
-        sub.add_argument(
-            "--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
-            help=f"model (default {DEFAULT_MODEL}: " + "; ".join(f"{name}: {spec.good_at}" for name, spec in REGISTRY.items()) + ")",
-        )
-        sub.add_argument("--weights", type=Path, help="explicit weights file (.onnx or .pth) for --model")
-        sub.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="device (default: auto = CUDA, MPS, CPU)")
-        sub.add_argument("--no-refine", action="store_true", help="write the raw network mask, skipping all refinement")
-        sub.add_argument(
-            "--preset", type=Path, metavar="PRESET.json",
-            help="a recipe saved on the dashboard's Tuning page ('Save these settings'); options given here override it",
         )
         sub.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist as they are (a re-run does only what is missing)")
         sub.add_argument("--report", type=Path, metavar="REPORT.csv",
@@ -113,15 +98,66 @@ def build_parser() -> argparse.ArgumentParser:
             "--edits", type=Path, metavar="EDITS.json",
             help="touch-up edits saved from the dashboard's Touch-up page (one photo only, not a folder)",
         )
-        sub.add_argument("--max-megapixels", type=float, metavar="MP", help=f"refuse larger photos (default {DEFAULT_MAX_MEGAPIXELS:g})")
-        sub.add_argument(
-            "--working-megapixels", type=float, metavar="MP",
-            help=f"refine larger photos at this size and scale the mask back up (default {DEFAULT_WORKING_MEGAPIXELS:g})",
-        )
-        for cls, title in SETTINGS_GROUPS.items():
-            if command == "replace" or cls not in REPLACE_ONLY:
-                _add_settings_options(sub.add_argument_group(title), cls)
+        _add_recipe_arguments(sub, replace=command == "replace")
+    _add_batch_parser(commands)
     return parser
+
+
+BACKGROUND_HELP = (
+    "an image PATH (cover-fitted, never stretched), a colour (#RRGGBB or a CSS name such as 'navy'), 'blur' "
+    "(blurred original) or 'transparent'; required unless --id-photo gives its own plain light one"
+)
+
+
+def _add_recipe_arguments(sub: argparse.ArgumentParser, replace: bool) -> None:
+    """The options every processing command shares: the model, the limits, the preset and the settings groups."""
+    sub.add_argument(
+        "--model", default=DEFAULT_MODEL, choices=list(REGISTRY),
+        help=f"model (default {DEFAULT_MODEL}: " + "; ".join(f"{name}: {spec.good_at}" for name, spec in REGISTRY.items()) + ")",
+    )
+    sub.add_argument("--weights", type=Path, help="explicit weights file (.onnx or .pth) for --model")
+    sub.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="device (default: auto = CUDA, MPS, CPU)")
+    sub.add_argument("--no-refine", action="store_true", help="write the raw network mask, skipping all refinement")
+    sub.add_argument(
+        "--preset", type=Path, metavar="PRESET.json",
+        help="a recipe saved on the dashboard's Tuning page ('Save these settings'); options given here override it",
+    )
+    sub.add_argument("--max-megapixels", type=float, metavar="MP", help=f"refuse larger photos (default {DEFAULT_MAX_MEGAPIXELS:g})")
+    sub.add_argument(
+        "--working-megapixels", type=float, metavar="MP",
+        help=f"refine larger photos at this size and scale the mask back up (default {DEFAULT_WORKING_MEGAPIXELS:g})",
+    )
+    for cls, title in SETTINGS_GROUPS.items():
+        if replace or cls not in REPLACE_ONLY:
+            _add_settings_options(sub.add_argument_group(title), cls)
+
+
+def _add_batch_parser(commands) -> None:
+    """`batch SRC DST`: a large run on the local engine or a Ray cluster (core.batch_jobs, core.batch_ray)."""
+    text = "many photos (a folder tree or object storage) through one recipe, locally or on a Ray cluster"
+    sub = commands.add_parser("batch", help=text, description=text + (
+        ". Outputs keep the photos' relative paths; a re-run does only what is missing; every run writes "
+        "DST/_runs/<run-id>.jsonl with one row per photo; the exit status is 1 if any photo failed."))
+    sub.add_argument("src", metavar="SRC", help="a folder (searched recursively) or s3://bucket/prefix")
+    sub.add_argument("dst", metavar="DST", help="a folder or s3://bucket/prefix for the outputs (not SRC, nor above it)")
+    sub.add_argument("--kind", choices=list(KINDS),
+                     help="what to write (default: replace when --background or --id-photo is given, else cutout)")
+    sub.add_argument("--format", choices=[fmt for fmt in output_formats()], default="png",
+                     help="the outputs' file format (default png)")
+    sub.add_argument("--background", help=BACKGROUND_HELP)
+    sub.add_argument("--overwrite", action="store_true", help="process every photo again, replacing outputs already in DST")
+    engine = sub.add_argument_group("engine")
+    engine.add_argument("--engine", choices=["local", "ray"], default="local",
+                        help="local: this process (default); ray: Ray Data workers (pip install -r requirements-ray.txt)")
+    engine.add_argument("--address", help="an existing Ray cluster (e.g. 10.0.0.5:6379 or auto); default: start a local one")
+    engine.add_argument("--workers", type=int, default=1, metavar="N", help="Ray workers, each with its own model (default 1)")
+    engine.add_argument("--threads-per-worker", type=int, metavar="N",
+                        help="CPU threads of each Ray worker's network and OpenCV (default: the machine's CPUs / --workers)")
+    engine.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
+                        help="GPUs per Ray worker, fractions allowed (e.g. 0.25 packs four workers on a GPU; default 0)")
+    engine.add_argument("--max-retries", type=int, default=2, metavar="N",
+                        help="how often Ray retries a photo whose worker died (default 2); then it is a failure row")
+    _add_recipe_arguments(sub, replace=True)
 
 
 def _default_text(cls: type[Settings], name: str, default: bool | float | str) -> str:
@@ -297,9 +333,11 @@ def _check_output_file(path: Path, kind: OutputKind, background: Background | No
         raise PortraitStudioError(f"{folder} cannot be written to: choose an output file in a folder you can write to.")
 
 
-def _background(args: argparse.Namespace, preset: dict[type[Settings], Settings], frame: FrameSettings) -> Background | None:
+def _background(
+    args: argparse.Namespace, preset: dict[type[Settings], Settings], frame: FrameSettings, command: str
+) -> Background | None:
     """The replace command's background (with the blur options); an ID photo's own plain one when none is given."""
-    if args.command != "replace":
+    if command != "replace":
         return None
     if args.background is None:
         if frame.id_photo == "none":
@@ -327,11 +365,53 @@ def list_presets(stdout: TextIO) -> int:
     return 0
 
 
+def _recipe_options(args: argparse.Namespace, command: str) -> dict:
+    """The recipe the options (and --preset) give, as core.pipeline.process keyword arguments; sets the pixel
+    limits; raises PortraitStudioError on options that do not go together."""
+    set_pixel_limits(args.max_megapixels, args.working_megapixels)
+    preset = read_preset(args.preset) if args.preset else {}
+    settings = None if args.no_refine else _settings_from_args(RefineSettings, args, preset)
+    finishing = _settings_from_args(FinishSettings, args, preset)
+    inference = None
+    if get_spec(args.model).members:
+        if InferenceSettings in preset:
+            raise PortraitStudioError(
+                f"{args.preset} holds network-input settings, which apply to one network, and '{args.model}' shows "
+                f"the photo to each of its networks the way measured best for it. Add --model u2netp or "
+                f"--model modnet (the network the preset was saved with)."
+            )
+        if _given(InferenceSettings, args):
+            options = ", ".join(
+                _option(("no_" if value is False else "") + name) for name, value in _given(InferenceSettings, args).items()
+            )
+            raise PortraitStudioError(
+                f"{options}: network-input options apply to one network, and '{args.model}' shows the photo to "
+                f"each of its networks the way measured best for it. Add --model u2netp or --model modnet to use them."
+            )
+    else:
+        inference = _settings_from_args(InferenceSettings, args, preset)
+    frame = _settings_from_args(FrameSettings, args, preset)
+    shadow = _settings_from_args(ShadowSettings, args, preset)
+    output = _settings_from_args(OutputSettings, args, preset)
+    background = _background(args, preset, frame, command)
+    if frame.print_sheet and (command != "replace" or (background is not None and background.kind == "transparent")):
+        raise PortraitStudioError(
+            "--print-sheet makes a sheet to print: use the replace command with a background (or none: the ID "
+            "preset's own), not transparency."
+        )
+    return {"settings": settings, "finishing": finishing, "inference": inference, "background": background,
+            "frame": frame, "shadow": shadow, "output": output}
+
+
 def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "presets":
         return list_presets(stdout)
+    if args.command == "batch":
+        from core.batch_command import run_batch
+
+        return run_batch(args, stdout, stderr)
     if not args.input.exists():
         print(f"error: {args.input} does not exist", file=stderr)
         return 2
@@ -342,42 +422,12 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
         else:
             check_readable_file(args.input)
             check_not_input(args.output, [args.input])
-        set_pixel_limits(args.max_megapixels, args.working_megapixels)
-        preset = read_preset(args.preset) if args.preset else {}
-        settings = None if args.no_refine else _settings_from_args(RefineSettings, args, preset)
-        finishing = _settings_from_args(FinishSettings, args, preset)
-        inference = None
-        if get_spec(args.model).members:
-            if InferenceSettings in preset:
-                raise PortraitStudioError(
-                    f"{args.preset} holds network-input settings, which apply to one network, and '{args.model}' shows "
-                    f"the photo to each of its networks the way measured best for it. Add --model u2netp or "
-                    f"--model modnet (the network the preset was saved with)."
-                )
-            if _given(InferenceSettings, args):
-                options = ", ".join(
-                    _option(("no_" if value is False else "") + name) for name, value in _given(InferenceSettings, args).items()
-                )
-                raise PortraitStudioError(
-                    f"{options}: network-input options apply to one network, and '{args.model}' shows the photo to "
-                    f"each of its networks the way measured best for it. Add --model u2netp or --model modnet to use them."
-                )
-        else:
-            inference = _settings_from_args(InferenceSettings, args, preset)
-        frame = _settings_from_args(FrameSettings, args, preset)
-        shadow = _settings_from_args(ShadowSettings, args, preset)
-        output = _settings_from_args(OutputSettings, args, preset)
-        background = _background(args, preset, frame)
-        if frame.print_sheet and (args.command != "replace" or (background is not None and background.kind == "transparent")):
-            raise PortraitStudioError(
-                "--print-sheet makes a sheet to print: use the replace command with a background (or none: the ID "
-                "preset's own), not transparency."
-            )
+        options = _recipe_options(args, args.command)
         edits = _read_edits(args.edits, folder_mode)
         if args.report is not None:
             _check_report(args.report, args.input, folder_mode)
         if not folder_mode:
-            _check_output_file(args.output, KINDS[args.command], background)
+            _check_output_file(args.output, KINDS[args.command], options["background"])
         elif args.output.exists() and not args.output.is_dir():
             raise PortraitStudioError(f"{args.output} is a file; with a folder as INPUT, -o must be a folder.")
         from core.segmentation import get_segmenter
@@ -386,8 +436,7 @@ def run(argv: list[str] | None = None, *, stdout: TextIO = sys.stdout, stderr: T
     except PortraitStudioError as exc:
         print(f"error: {exc}", file=stderr)
         return 2
-    options = {"settings": settings, "finishing": finishing, "inference": inference, "background": background, "edits": edits,
-               "frame": frame, "shadow": shadow, "output": output}
+    options["edits"] = edits
     run_options = {"skip_existing": args.skip_existing, "report": args.report}
     if not folder_mode:
         return _process_all(_jobs(args.input, args.output), segmenter, KINDS[args.command], options, stdout, stderr,

@@ -176,7 +176,7 @@ class ProcessResult:
 
 
 def process(
-    source: bytes | str,
+    source: bytes | str | DecodedImage,
     segmenter: Segmenter | CombinedSegmenter,
     *,
     kind: OutputKind = "composite",
@@ -192,7 +192,8 @@ def process(
     shadow: ShadowSettings | None = None,
     output: OutputSettings | None = None,
 ) -> ProcessResult:
-    """File bytes or path in → encoded output bytes out, every stage timed.
+    """File bytes or path (or a photo already decoded, e.g. read ahead by a batch) in → encoded output bytes out,
+    every stage timed.
 
     settings: "model" (the refinement measured best for the segmenter's model), a RefineSettings, or None
     (the raw mask, no refinement); inference None: the model's own network input; `timer` (default: a new
@@ -202,8 +203,11 @@ def process(
     PortraitStudioError on bad input.
     """
     timer = StageTimer() if timer is None else timer
-    with timer.stage("decode"):
-        decoded = decode_image(source, name=name)
+    if isinstance(source, DecodedImage):
+        decoded = source
+    else:
+        with timer.stage("decode"):
+            decoded = decode_image(source, name=name)
     if settings == "model":
         settings = RefineSettings.for_model(segmenter.spec)
     prediction, views_disagree = network_output(decoded.rgb, segmenter, timer, inference)
