@@ -1,0 +1,162 @@
+"""The Ray engine of `python -m core batch`: the same jobs and recipe (core.batch_jobs) on Ray Data workers.
+
+Each worker is an actor that builds the recipe's network once and runs `process_job` on one photo at a time,
+returning the photo's status row, so the status is recorded by the worker itself. Safe defaults:
+
+- A cluster this command starts listens on 127.0.0.1 only and keeps its files in a temporary folder of its own
+  (removed afterwards); `--address` joins an existing cluster instead (started with `ray start`).
+- Each worker's network and OpenCV use `threads` CPU threads (OMP_NUM_THREADS, cv2.setNumThreads), and Ray
+  reserves that many CPUs for it, so workers do not fight over the cores.
+- A worker that dies (killed, out of memory) is restarted and its photo retried at most `max_retries` times; a
+  photo that kills its worker on every try is dropped by Ray after the retries (errored blocks are tolerated, so
+  the run goes on), and `core.batch_jobs.complete_rows` gives it a "failed" row: nothing goes missing silently.
+  A retried photo is written again, whole, under the same name, so every output exists exactly once.
+
+Ray is an optional dependency (requirements-ray.txt); this module is imported only with `--engine ray`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.errors import PortraitStudioError
+from core.batch_jobs import ROW_KEYS, BatchRecipe, Job, process_job
+from core.storage import Location
+
+__all__ = ["PhotoWorker", "RayOptions", "run_on_ray"]
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """address: an existing cluster (None: start a local one); workers: actors, each with its own network;
+    threads: CPU threads per worker (None: the cluster's CPUs / workers); gpus: per worker, fractions allowed;
+    max_retries: restarts of a dead worker and retries of its photo."""
+
+    address: str | None = None
+    workers: int = 1
+    threads: int | None = None
+    gpus: float = 0.0
+    max_retries: int = 2
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RayOptions:
+        return cls(args.address, args.workers, args.threads_per_worker, args.gpus_per_worker, args.max_retries)
+
+
+class PhotoWorker:
+    """A Ray Data actor: the recipe's network built once, then one status row per photo (never an exception)."""
+
+    def __init__(self, recipe: BatchRecipe, src: Location, dst: Location, threads: int) -> None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # read when the network's session is created
+        import cv2
+
+        cv2.setNumThreads(threads)
+        self.recipe, self.src, self.dst = recipe, src, dst
+        self.segmenter = recipe.segmenter()
+
+    def __call__(self, batch: dict) -> dict:
+        """batch: columns source, target, size (one or more photos) → the status rows as columns (ROW_KEYS)."""
+        rows = [
+            process_job(Job(str(source), str(target), int(size)), self.recipe, self.src, self.dst, self.segmenter)
+            for source, target, size in zip(batch["source"], batch["target"], batch["size"])
+        ]
+        return {key: [item[key] for item in rows] for key in ROW_KEYS}
+
+
+def _plain(value):
+    """A value from Ray's rows as plain Python (numpy scalars → int/float/str, NaN → None), for the manifest."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
+
+
+def _start(options: RayOptions):
+    """Join the cluster at options.address, or start a private local one → (ray module, its temp dir or None)."""
+    # Before `import ray`: a cluster started here binds its servers to 127.0.0.1 only (not every interface).
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # no C++ warnings meant for Ray's developers
+    import ray
+
+    common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
+              "configure_logging": True}
+    if options.address:
+        with _quiet_stderr():
+            ray.init(address=options.address, **common)
+        return ray, None
+    temp = tempfile.mkdtemp(prefix="ps-ray-")  # short: Ray's unix sockets live under it
+    with _quiet_stderr():
+        ray.init(address="local", _node_ip_address="127.0.0.1", _temp_dir=temp, **common)
+    return ray, temp
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence what Ray's C++ core prints on file descriptor 2 while it starts (errors still raise)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def run_on_ray(jobs: list[Job], recipe: BatchRecipe, src: Location, dst: Location, options: RayOptions,
+               on_row: Callable[[dict], None]) -> None:
+    """Every job on Ray Data workers, calling `on_row` with each status row as it arrives (in any order);
+    a job whose worker died on every try gets no row (core.batch_jobs.complete_rows fills it in)."""
+    if not jobs:
+        return
+    ray, temp = _start(options)
+    try:
+        import ray.data
+
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+        context = ray.data.DataContext.get_current()
+        context.enable_progress_bars = False
+        context.print_on_execution_start = False
+        context.max_errored_blocks = len(jobs)  # a photo that kills every try is dropped, not the run
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        threads = options.threads or max(1, cpus // options.workers)
+        if options.workers * threads > cpus:
+            raise PortraitStudioError(
+                f"{options.workers} workers × {threads} threads need {options.workers * threads} CPUs and the cluster "
+                f"has {cpus}: lower --workers or --threads-per-worker."
+            )
+        items = [{"source": job.source, "target": job.target, "size": job.size} for job in jobs]
+        with warnings.catch_warnings():
+            # Bounded retries: Ray Data 2.60 takes them only through its deprecated **ray_remote_args (its
+            # default, unlimited, loops forever on a photo that kills its worker).
+            warnings.simplefilter("ignore", DeprecationWarning)
+            rows = _map(ray, items, recipe, src, dst, options, threads)
+        for item in rows.iter_rows():
+            on_row({key: _plain(item[key]) for key in ROW_KEYS})
+    finally:
+        ray.shutdown()
+        if temp is not None:
+            shutil.rmtree(temp, ignore_errors=True)
+
+
+def _map(ray, items: list[dict], recipe: BatchRecipe, src: Location, dst: Location, options: RayOptions, threads: int):
+    """The Ray Data pipeline: one photo per block and per call, on a fixed pool of PhotoWorker actors."""
+    return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+        PhotoWorker,
+        fn_constructor_kwargs={"recipe": recipe, "src": src, "dst": dst, "threads": threads},
+        compute=ray.data.ActorPoolStrategy(size=options.workers),
+        batch_size=1,
+        num_cpus=threads,
+        num_gpus=options.gpus,
+        max_restarts=options.max_retries,
+        max_task_retries=options.max_retries,
+    )
+
