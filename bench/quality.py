@@ -57,7 +57,7 @@ from core.pipeline import StageTimer, alpha_from_prediction
 from core.refine import STEPS, RefineSettings
 from core.segmentation import InferenceSettings, Segmenter, get_segmenter, resize_prediction
 from core.settings import Settings
-from core.weights import DEFAULT_MODEL, PROJECT_WEIGHTS_DIR, REGISTRY, find_weights, get_spec, md5_of
+from core.weights import DEFAULT_MODEL, BUNDLED_WEIGHTS_DIR, REGISTRY, find_weights, get_spec, md5_of
 
 #: The refinement defaults the project shipped with, before tuning (kept so "before" stays reproducible): a
 #: preset by RefineSettings field name; the steps added since (matting) are off in it (`seed_settings`).
@@ -228,7 +228,7 @@ class Rembg:
             raise RuntimeError("bench.quality never downloads weights; the bundled u2netp.onnx was not found")
 
         pooch.retrieve = _no_download
-        weights = PROJECT_WEIGHTS_DIR / "u2netp.onnx"
+        weights = BUNDLED_WEIGHTS_DIR / "u2netp.onnx"
         shutil.copy2(weights, home / "u2netp.onnx")
         os.environ["U2NET_HOME"] = str(home)
         self.rembg = rembg

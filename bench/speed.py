@@ -25,7 +25,7 @@ How it measures
 - Memory per stage: one `process()` run given a StageTimer subclass (`memory_timer`) that resets the peak
   resident size (VmHWM) as each stage starts and reads it as the stage ends.
 - rembg (if installed): `rembg.remove(bytes, session=new_session("u2netp"))` with U2NET_HOME pointing at a
-  temporary folder holding a copy of weights/u2netp.onnx, so nothing is downloaded.
+  temporary folder holding a copy of core/bundled_weights/u2netp.onnx, so nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ import numpy as np
 
 from bench.common import PHOTOS, RESULTS, ROOT, loadavg  # (bench.common does not import torch)
 
-BUNDLED_ONNX = ROOT / "weights" / "u2netp.onnx"
+BUNDLED_ONNX = ROOT / "core" / "bundled_weights" / "u2netp.onnx"
 
 DEFAULT_SIZES = (0.5, 2.0, 12.0, 24.0)
 DEFAULT_MODEL = "auto"  # core.weights.DEFAULT_MODEL (this module imports core only inside its workers)
@@ -86,7 +86,7 @@ SETTING_NOTES = {
     "fold_bn+torch.compile": "folded, torch.compile (inductor), compiled at 2 threads and timed there only",
     "mkldnn_disabled": "plain model with torch.backends.mkldnn disabled (ATen's own convolutions)",
     "segmenter": "`Segmenter.forward` as shipped (numpy in/out, lock; folded model, TorchScript-frozen on the CPU unless `CPU_JIT_FREEZE` is off, NCHW input): **adopted**",
-    "onnxruntime": "onnxruntime CPU on weights/u2netp.onnx, what rembg runs (reference, not a PyTorch setting)",
+    "onnxruntime": "onnxruntime CPU on core/bundled_weights/u2netp.onnx, what rembg runs (reference, not a PyTorch setting)",
     "modnet_inference_model": "MODNet only: the `core.modnet.inference_model` copy (IBNorm folded, channels-last, "
                               "fused oneDNN operators)",
 }

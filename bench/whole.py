@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         folder = Path(folder)
         home = folder / "u2net"
         home.mkdir()
-        shutil.copy(ROOT / "weights" / "u2netp.onnx", home / "u2netp.onnx")
+        shutil.copy(ROOT / "core" / "bundled_weights" / "u2netp.onnx", home / "u2netp.onnx")
         env = {**os.environ, "U2NET_HOME": str(home)}
         (folder / "rembg_one.py").write_text(REMBG_ONE)
         (folder / "rembg_folder.py").write_text(REMBG_FOLDER)

@@ -8,9 +8,10 @@ continuous: origin at the photo's top-left corner, x to the right, y down, so pi
 ``SettingsError``; missing or corrupt weights raise ``WeightsError``. Inputs are never modified.
 
 Why this model and these settings (all measured; numbers in the face-detector report):
-- Network: MediaPipe BlazeFace "back" (``weights/blazeface_back_256.onnx``, 256x256 input), not the 128 "front"
-  model: it finds the small faces of group and full-body photos that the front model misses, scores big faces
-  (a face box filling 15 %-85 % of the frame) at 0.75 or more, and its false positives score lower.
+- Network: MediaPipe BlazeFace "back" (``core/bundled_weights/blazeface_back_256.onnx``, 256x256 input), not
+  the 128 "front" model: it finds the small faces of group and full-body photos that the front model misses,
+  scores big faces (a face box filling 15 %-85 % of the frame) at 0.75 or more, and its false positives score
+  lower.
 - Input: the photo is letterboxed (centred on a black square, aspect kept) and resized to 256x256, RGB scaled
   to [-1, 1] (MediaPipe's convention; [0, 1] also works but scores portraits lower). Mapping back undoes the
   scale and the padding exactly.
@@ -62,7 +63,7 @@ BOX_CHIN_ROLL = (15.0, 30.0)
 NMS_IOU = 0.3
 
 INPUT_SIZE = 256
-WEIGHTS_FILE = Path(__file__).resolve().parent.parent / "weights" / "blazeface_back_256.onnx"
+WEIGHTS_FILE = Path(__file__).resolve().parent / "bundled_weights" / "blazeface_back_256.onnx"
 WEIGHTS_MD5 = "ad8b2bbed9ca793bbe664683593d8b54"
 OUTPUT_NAMES = ("Identity:0", "Identity_1:0", "Identity_2:0", "Identity_3:0")  # scores 512, 384; regressors 512, 384
 
@@ -243,12 +244,12 @@ def _load_net() -> Any:
         except OSError as e:
             raise WeightsError(
                 f"The face detector's weights {WEIGHTS_FILE} could not be read ({e}); "
-                f"restore weights/ from the repository."
+                f"restore core/bundled_weights/ from the repository or reinstall Portrait Studio."
             ) from e
         if hashlib.md5(data).hexdigest() != WEIGHTS_MD5:
             raise WeightsError(
                 f"The face detector's weights {WEIGHTS_FILE} are corrupt (md5 is not {WEIGHTS_MD5}); "
-                f"restore weights/ from the repository."
+                f"restore core/bundled_weights/ from the repository or reinstall Portrait Studio."
             )
         _NET = cv2.dnn.readNetFromONNX(np.frombuffer(_opencv_compatible(data), np.uint8), cv2.dnn.ENGINE_NEW)
     return _NET

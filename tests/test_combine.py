@@ -105,7 +105,7 @@ def test_the_default_model_is_the_combination_of_the_two_bundled_networks():
     assert spec.members == ("modnet", "u2netp") and spec.bundled
     assert all(REGISTRY[name].bundled for name in spec.members)
     with pytest.raises(SettingsError, match="choose one network"):
-        get_segmenter(DEFAULT_MODEL, "cpu", weights_path="weights/u2netp.onnx")
+        get_segmenter(DEFAULT_MODEL, "cpu", weights_path="core/bundled_weights/u2netp.onnx")
 
 
 def test_the_real_combination_keeps_the_astronaut(astronaut):

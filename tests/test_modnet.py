@@ -16,7 +16,7 @@ from core.modnet import MODNET_ONNX_MD5, FastMODNet, MODNet, inference_model, mo
 from core.weights import md5_of
 from tests.conftest import BUNDLED_ONNX, ROOT
 
-MODNET_ONNX = ROOT / "weights" / "modnet.onnx"
+MODNET_ONNX = ROOT / "core" / "bundled_weights" / "modnet.onnx"
 
 
 @pytest.fixture(scope="module")

@@ -178,11 +178,11 @@ def test_a_bad_files_verdict_is_remembered_until_it_changes(tmp_path, monkeypatc
     assert len(hashed) == 2
 
 
-def test_search_order_is_project_folder_then_u2net_home(tmp_path, monkeypatch):
-    project, home = tmp_path / "weights", tmp_path / "home"
-    project.mkdir()
+def test_search_order_is_bundled_folder_then_u2net_home(tmp_path, monkeypatch):
+    bundled, home = tmp_path / "bundled_weights", tmp_path / "home"
+    bundled.mkdir()
     home.mkdir()
-    monkeypatch.setattr(weights, "PROJECT_WEIGHTS_DIR", project)
+    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS_DIR", bundled)
     monkeypatch.setenv("U2NET_HOME", str(home))
     spec = REGISTRY["u2net"]
     assert weights.find_weights(spec) is None
@@ -190,14 +190,14 @@ def test_search_order_is_project_folder_then_u2net_home(tmp_path, monkeypatch):
     assert weights.find_weights(spec) == home / "u2net.pth"
     (home / "u2net.onnx").write_bytes(b"x")
     assert weights.find_weights(spec) == home / "u2net.onnx"
-    (project / "u2net.onnx").write_bytes(b"x")
-    assert weights.find_weights(spec) == project / "u2net.onnx"
+    (bundled / "u2net.onnx").write_bytes(b"x")
+    assert weights.find_weights(spec) == bundled / "u2net.onnx"
     monkeypatch.delenv("U2NET_HOME")
     assert weights.download_dir() == Path.home() / ".u2net"
 
 
 def test_missing_weights_without_download_name_file_address_and_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(weights, "PROJECT_WEIGHTS_DIR", tmp_path / "none")
+    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS_DIR", tmp_path / "none")
     monkeypatch.setenv("U2NET_HOME", str(tmp_path / "home"))
     with pytest.raises(WeightsUnavailableError) as info:
         load_weights("u2net_human_seg", allow_download=False)
@@ -278,7 +278,7 @@ def test_download_without_network_names_file_address_and_folder(tiny_spec, tmp_p
 
 
 def test_ensure_weights_downloads_on_first_use_then_finds_the_file(tiny_spec, tmp_path, monkeypatch):
-    monkeypatch.setattr(weights, "PROJECT_WEIGHTS_DIR", tmp_path / "none")
+    monkeypatch.setattr(weights, "BUNDLED_WEIGHTS_DIR", tmp_path / "none")
     monkeypatch.setenv("U2NET_HOME", str(tmp_path / "home"))
     calls = []
     first = weights.ensure_weights(tiny_spec, progress=lambda d, t: calls.append(d))
