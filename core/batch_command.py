@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 from pathlib import Path
 from typing import TextIO
 
-from core.batch_jobs import BatchRecipe, complete_rows, new_run_id, plan, row, run_local, write_manifest
+from core.batch_jobs import BatchRecipe, EngineError, complete_rows, new_run_id, plan, row, run_local, write_manifest
 from core.errors import PortraitStudioError
 from core.limits import pixel_limits
 from core.output import FolderLock
@@ -39,13 +40,11 @@ def _engine_checks(args: argparse.Namespace) -> None:
         if ray_only:
             raise PortraitStudioError(f"{', '.join(ray_only)}: Ray options; add --engine ray to use them.")
         return
-    try:
-        import ray  # noqa: F401 - only to say how to install it when missing
-    except ImportError:
+    if importlib.util.find_spec("ray") is None:  # not imported here: core.batch_ray sets its variables first
         raise PortraitStudioError(
             "--engine ray needs Ray, which is not installed: pip install -r requirements-ray.txt "
             "(or pip install '.[ray]'), or use --engine local."
-        ) from None
+        )
 
 
 def _recipe(args: argparse.Namespace) -> BatchRecipe:
@@ -83,8 +82,9 @@ def run_batch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
         lock = FolderLock(Path(dst.root)) if dst.is_local else contextlib.nullcontext()
         with lock:
             work = plan(src, dst, recipe.suffix, args.overwrite)
-            for leftover in work.leftovers:  # temporary files of a killed run: no live run owns them now
-                dst.delete(leftover)
+            if dst.is_local:  # temporary files of a killed run: under our lock no live run owns them
+                for leftover in work.leftovers:
+                    dst.delete(leftover)
             return _run(args, recipe, src, dst, work, segmenter, stdout, stderr, ProgressLine(stderr, "photos"))
     except PortraitStudioError as exc:
         print(f"error: {exc}", file=stderr)
@@ -117,6 +117,12 @@ def _run(args, recipe, src, dst, work, segmenter, stdout, stderr, bar) -> int:
             from core.batch_ray import RayOptions, run_on_ray
 
             run_on_ray(work.todo, recipe, src, dst, RayOptions.from_args(args), on_row)
+    except EngineError as exc:
+        bar.clear()
+        rows = complete_rows(work.jobs, rows, src, dst, "failed", str(exc))
+        manifest = write_manifest(dst, run_id, sorted(rows, key=lambda item: item["input"]))
+        print(f"error: {exc}; {written} written; manifest: {dst.show(manifest)}", file=stderr)
+        return 1
     except KeyboardInterrupt:
         bar.clear()
         rows = complete_rows(work.jobs, rows, src, dst, "not started", "the run was interrupted")

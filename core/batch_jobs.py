@@ -35,7 +35,7 @@ from core.output import PART_SUFFIX, output_names
 from core.storage import FileEntry, Location
 
 __all__ = [
-    "BatchRecipe", "Job", "Plan", "RUNS_FOLDER", "complete_rows", "new_run_id", "plan", "process_job", "run_local",
+    "BatchRecipe", "EngineError", "Job", "Plan", "RUNS_FOLDER", "complete_rows", "new_run_id", "plan", "process_job", "run_local",
     "write_manifest",
 ]
 
@@ -45,6 +45,10 @@ RUNS_FOLDER = "_runs"
 MAX_PHOTO_BYTES = 200 << 20
 #: Every status row has these keys; `status` is "written", "failed", "skipped (exists)" or "not started".
 ROW_KEYS = ("input", "output", "status", "error", "seconds", "needs_a_look")
+
+
+class EngineError(PortraitStudioError):
+    """An engine stopped before every photo had its row (the rows that came back stand)."""
 
 
 @dataclass(frozen=True)

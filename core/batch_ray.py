@@ -27,9 +27,10 @@ import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.errors import PortraitStudioError
-from core.batch_jobs import ROW_KEYS, BatchRecipe, Job, process_job
+from core.batch_jobs import ROW_KEYS, BatchRecipe, EngineError, Job, process_job
 from core.storage import Location
 
 __all__ = ["PhotoWorker", "RayOptions", "run_on_ray"]
@@ -80,18 +81,41 @@ def _plain(value):
 
 def _start(options: RayOptions):
     """Join the cluster at options.address, or start a private local one → (ray module, its temp dir or None)."""
-    # Before `import ray`: a cluster started here binds its servers to 127.0.0.1 only (not every interface).
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if not options.address:
+        # A cluster started here listens on 127.0.0.1 only (Ray's servers otherwise take every interface). Ray reads
+        # the variable when it is imported, and its servers inherit it; if Ray was imported before, the constant
+        # it was read into is corrected too.
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # no C++ warnings meant for Ray's developers
+    token = any(os.environ.get(name) for name in ("RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")) or (
+        Path.home() / ".ray" / "auth_token").exists()
+    if options.address and token:
+        # A cluster `ray start` made requires its token (Ray 2.60), and a driver sends it only in this mode.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
+    import ray._private.ray_constants as constants
+
+    if not options.address:
+        constants.ENABLE_RAY_CLUSTER = False
 
     common = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR,
               "configure_logging": True}
     if options.address:
-        with _quiet_stderr():
-            ray.init(address=options.address, **common)
+        # Every machine runs this copy of `core` (the recipe's code), sent by Ray and cached on the cluster;
+        # the dependencies must be installed on the machines (pip install '.[ray]' or the container image).
+        runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)]}
+        try:
+            with _quiet_stderr():
+                ray.init(address=options.address, runtime_env=runtime_env, **common)
+        except Exception as exc:  # noqa: BLE001 - ConnectionError, RpcError, AuthenticationError...
+            raise PortraitStudioError(
+                f"Cannot join the Ray cluster at {options.address}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
+                f"Check that `ray status --address {options.address}` answers from this machine, or leave out "
+                f"--address to start a local cluster."
+            ) from None
         return ray, None
-    temp = tempfile.mkdtemp(prefix="ps-ray-")  # short: Ray's unix sockets live under it
+    # Ray's unix sockets live under its temp dir, and their paths may not pass 107 bytes: keep it short.
+    temp = tempfile.mkdtemp(prefix="ps-ray-", dir=None if len(tempfile.gettempdir()) <= 24 else "/tmp")
     with _quiet_stderr():
         ray.init(address="local", _node_ip_address="127.0.0.1", _temp_dir=temp, **common)
     return ray, temp
@@ -139,8 +163,12 @@ def run_on_ray(jobs: list[Job], recipe: BatchRecipe, src: Location, dst: Locatio
             # default, unlimited, loops forever on a photo that kills its worker).
             warnings.simplefilter("ignore", DeprecationWarning)
             rows = _map(ray, items, recipe, src, dst, options, threads)
-        for item in rows.iter_rows():
-            on_row({key: _plain(item[key]) for key in ROW_KEYS})
+        try:
+            for item in rows.iter_rows():
+                on_row({key: _plain(item[key]) for key in ROW_KEYS})
+        except Exception as exc:  # noqa: BLE001 - e.g. a worker that cannot load the networks ends the run
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise EngineError(f"Ray stopped the run: {first}") from None
     finally:
         ray.shutdown()
         if temp is not None:
@@ -152,11 +180,12 @@ def _map(ray, items: list[dict], recipe: BatchRecipe, src: Location, dst: Locati
     return ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         PhotoWorker,
         fn_constructor_kwargs={"recipe": recipe, "src": src, "dst": dst, "threads": threads},
-        compute=ray.data.ActorPoolStrategy(size=options.workers),
+        # One photo in flight per worker: a photo queued behind one that kills its worker is not lost with it.
+        compute=ray.data.ActorPoolStrategy(size=options.workers, max_tasks_in_flight_per_actor=1),
         batch_size=1,
         num_cpus=threads,
         num_gpus=options.gpus,
-        max_restarts=options.max_retries,
+        max_restarts=-1,  # a dead worker is always replaced (a finite count leaves the pool short, and stalls)
         max_task_retries=options.max_retries,
     )
 

@@ -5,20 +5,23 @@ A `Location` is a folder given as a path (`shoot/2026`, `/mnt/share/in`) or a UR
 AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL for S3-compatible servers such as MinIO, or the URI's own
 `?endpoint_override=host:port&scheme=http`). It lists its files once, reads one file, and writes one file all
 or nothing: on a filesystem a temporary file beside the target renamed over it (`core.output.write_atomic`), on
-object storage one PUT, which readers never see half-done. Locations pickle (with their filesystem), so
+object storage a PUT to a hidden temporary key copied into place by the server (a cut-short PUT stores what it
+sent, a server-side copy is whole or absent). Locations pickle (with their filesystem), so
 workers of a distributed engine get the same one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from pyarrow import fs as pafs
 
 from core.errors import PortraitStudioError
-from core.output import write_atomic
+from core.output import PART_SUFFIX, write_atomic
 
 __all__ = ["FileEntry", "Location", "StorageError", "open_location"]
 
@@ -95,10 +98,17 @@ class Location:
         if self.is_local:
             write_atomic(Path(self.path(relative)), data)
             return
+        # A PUT cut short still stores what it sent (pyarrow commits on close), so the bytes go to a hidden
+        # temporary key first and are then copied into place by the server, which is all or nothing.
+        folder, name = posixpath.split(relative)
+        temp = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}{PART_SUFFIX}")
         try:
-            with self.filesystem.open_output_stream(self.path(relative)) as stream:
+            with self.filesystem.open_output_stream(self.path(temp)) as stream:
                 stream.write(data)
+            self.filesystem.move(self.path(temp), self.path(relative))
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                self.filesystem.delete_file(self.path(temp))
             raise StorageError(f"Cannot write {self.show(relative)}: {_reason(exc)}") from None
 
     def delete(self, relative: str) -> None:

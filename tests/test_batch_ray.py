@@ -66,18 +66,49 @@ def ray_workers() -> list[int]:
     return pids
 
 
+def ray_listening_addresses() -> set[str]:
+    """The addresses Ray's processes (gcs_server, raylet, ray::…) listen on, from /proc (hex IP:port pairs decoded)."""
+    inodes: dict[str, str] = {}
+    for name in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                inodes[fields[9]] = fields[1].split(":")[0]
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit():
+                continue
+            command = (entry / "cmdline").read_bytes()
+            if not (b"ray" in command.split(b"\0")[0] or command.startswith(b"ray::")):
+                continue
+            for fd in (entry / "fd").iterdir():
+                link = os.readlink(fd)
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    found.add(inodes[link[8:-1]])
+        except OSError:
+            continue
+    return found
+
+
+#: 127.0.0.1 as /proc/net/tcp writes it (little-endian hex), and as an IPv4-mapped IPv6 address in tcp6.
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}
+
+
 def test_a_worker_killed_mid_run_is_replaced_and_every_output_is_written_once(tmp_path, astronaut):
     src, dst = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     for i in range(8):
         Image.fromarray(np.ascontiguousarray(np.roll(astronaut, 37 * i, axis=1))).save(src / f"p{i}.jpg", quality=92)
     killed: list[int] = []
+    listening: set[str] = set()
 
     def kill_one_worker_after_the_first_output() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and not list(dst.glob("*.png")):
             time.sleep(0.05)
         workers = ray_workers()
+        listening.update(ray_listening_addresses())
         if workers:
             os.kill(workers[0], signal.SIGKILL)
             killed.append(workers[0])
@@ -87,6 +118,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_every_output_is_written_once(tm
     status, out, err = cli("batch", src, dst, "--engine", "ray", "--workers", "2", "--model", "u2netp")
     killer.join(timeout=5)
     assert killed, "no Ray worker was found to kill"
+    assert listening and listening <= LOOPBACK, f"the private cluster listens beyond 127.0.0.1: {listening}"
     assert status == 0, err
     assert sorted(p.name for p in dst.iterdir() if p.is_file()) == [f"p{i}.png" for i in range(8)]
     assert not list(dst.rglob(f"*{PART_SUFFIX}"))
