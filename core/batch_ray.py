@@ -57,10 +57,12 @@ class PhotoWorker:
     """A Ray Data actor: the recipe's network built once, then one status row per photo (never an exception)."""
 
     def __init__(self, recipe: BatchRecipe, src: Location, dst: Location, threads: int) -> None:
-        os.environ["OMP_NUM_THREADS"] = str(threads)  # read when the network's session is created
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # read when onnxruntime's session is made and torch imported
         import cv2
 
         cv2.setNumThreads(threads)
+        if "torch" in sys.modules:  # imported before: it read the variable already
+            sys.modules["torch"].set_num_threads(threads)
         self.recipe, self.src, self.dst = recipe, src, dst
         self.segmenter = recipe.segmenter()
 

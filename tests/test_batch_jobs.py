@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -157,3 +158,20 @@ def test_batch_refuses_a_file_as_src_and_overlapping_folders(shoot, tmp_path):
     assert "does not exist" in cli("batch", tmp_path / "nowhere", tmp_path / "out")[2]
     status, _, err = cli("batch", shoot, tmp_path)
     assert status == 2 and "outputs would land among the photos" in err
+
+
+def test_a_ray_worker_uses_exactly_its_threads(tmp_path, monkeypatch):
+    """core.batch_ray.PhotoWorker (no Ray needed to build one): the network and OpenCV get --threads-per-worker."""
+    import cv2
+
+    from core.batch_ray import PhotoWorker
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the worker must override it (and the test restores it)
+    before = cv2.getNumThreads()
+    try:
+        worker = PhotoWorker(BatchRecipe("cutout", ".png", "u2netp", "cpu"), open_location(str(tmp_path)),
+                             open_location(str(tmp_path / "out")), threads=1)
+        assert cv2.getNumThreads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+        assert worker.segmenter._session.get_session_options().intra_op_num_threads == 1
+    finally:
+        cv2.setNumThreads(before)
