@@ -22,11 +22,13 @@ def rss():
 libc.mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MB from the heap, as after numpy frees a big array
 base = rss()
 blocks, guards = [], []
-for _ in range(300):  # 1 MB temporaries, each followed by a small block that stays
+for _ in range(300):  # 1 MB temporaries, each followed by a block that stays
     block = libc.malloc(1 << 20)
     ctypes.memset(block, 1, 1 << 20)
     blocks.append(block)
-    guards.append(libc.malloc(64))
+    # 16 KB, not a few bytes: small requests may be served from free chunks elsewhere in the heap (how many
+    # there are depends on e.g. the environment's size), and then nothing separates the 1 MB blocks.
+    guards.append(libc.malloc(16 << 10))
 for block in blocks:  # freed, but the live small blocks between them keep the heap from shrinking
     libc.free(block)
 held = rss() - base
