@@ -1,4 +1,5 @@
-"""Command line: `python -m core {mask,cutout,replace} INPUT -o OUTPUT [options]`.
+"""Command line: `python -m core {mask,cutout,replace} INPUT -o OUTPUT [options]`, `python -m core batch SRC DST`
+(core.batch_command: folder trees and object storage, locally or on Ray) and `python -m core presets`.
 
 INPUT is a file (OUTPUT is then the output file; its suffix picks PNG, JPEG or WebP) or a folder
 (OUTPUT is then a folder that receives `<stem>.png` for every image in INPUT, names kept distinct). A file
