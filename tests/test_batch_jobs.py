@@ -167,6 +167,7 @@ def test_a_ray_worker_uses_exactly_its_threads(tmp_path, monkeypatch):
     from core.batch_ray import PhotoWorker
 
     monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the worker must override it (and the test restores it)
+    monkeypatch.setattr("core.segmentation._segmenters", {})  # a worker process builds its own network
     before = cv2.getNumThreads()
     try:
         worker = PhotoWorker(BatchRecipe("cutout", ".png", "u2netp", "cpu"), open_location(str(tmp_path)),
