@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         direct_times = []
         for path in inputs[1:]:
             result = process(path.read_bytes(), segmenter, kind="composite", background=background, timer=StageTimer())
-            direct_times.append(result.timer.total() - result.timer.seconds.get("encode", 0.0))
+            direct_times.append(result.timer.total - result.timer.seconds.get("encode", 0.0))
         size = Image.open(inputs[1]).size
     browser_s, direct_s = statistics.median(browser_times), statistics.median(direct_times)
     lines = [
