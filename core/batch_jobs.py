@@ -233,10 +233,9 @@ def run_local(jobs: list[Job], recipe: BatchRecipe, src: Location, dst: Location
             photo = ahead.get()
             writer.poll()
             writer.report(process_job(job, recipe, src, dst, segmenter, photo=photo, write=writer.write))
-        writer.wait()
     finally:
         stop.set()
-        writer.wait(report=False)
+        writer.wait()  # also after Ctrl-C: the write in flight ends whole, and its row says so
 
 
 class _Writer:
@@ -273,14 +272,14 @@ class _Writer:
         if self.thread is not None and not self.thread.is_alive():
             self.wait()
 
-    def wait(self, report: bool = True) -> None:
-        """Wait for the write in flight and report its row (not after Ctrl-C: then the write just ends whole)."""
+    def wait(self) -> None:
+        """Wait for the write in flight and report its row."""
         if self.thread is None:
             return
         self.thread.join()
         status, errors = self.status, self.errors
         self.thread, self.status, self.errors = None, None, []
-        if status is None or not report:
+        if status is None:
             return
         if errors:
             exc = errors[0]

@@ -275,3 +275,59 @@ def test_sigkill_mid_folder_then_skip_existing_completes_the_run(folder, tmp_pat
     assert sorted(n for n in os.listdir(out) if not n.startswith(".")) == [f"p{i}.png" for i in range(8)]
     assert all((out / n).stat().st_mtime_ns == t for n, t in before.items())  # left as they were
     assert not [n for n in os.listdir(out) if n.endswith(PART_SUFFIX)]  # the killed run's temporary file is gone
+
+
+def test_ctrl_c_mid_batch_writes_the_manifest_and_no_half_files(folder, tmp_path):
+    for index in range(3, 10):
+        shutil.copy(folder / "p0.jpg", folder / f"p{index}.jpg")
+    out = tmp_path / "out"
+    process = _spawn("batch", folder, out, *FAST)
+    deadline = time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline and not any(
+        name.endswith(".png") and not name.startswith(".") for name in (os.listdir(out) if out.exists() else [])
+    ):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted: " in stderr
+    written = sorted(name for name in os.listdir(out) if name.endswith(".png") and not name.startswith("."))
+    assert 1 <= len(written) < 10
+    assert not [name for name in os.listdir(out) if name.endswith(PART_SUFFIX)] and not (out / LOCK_NAME).exists()
+    (manifest,) = (out / "_runs").glob("*.jsonl")
+    import json
+
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    assert len(rows) == 10
+    assert sorted(Path(row["output"]).name for row in rows if row["status"] == "written") == written
+    assert all(row["status"] == "not started" for row in rows if row["status"] != "written")
+
+
+def test_sigkill_mid_batch_then_a_rerun_does_the_rest(folder, tmp_path):
+    for index in range(3, 8):
+        shutil.copy(folder / "p0.jpg", folder / f"p{index}.jpg")
+    out = tmp_path / "out"
+    process = _spawn("batch", folder, out, *FAST)
+    deadline = time.monotonic() + 240
+    while process.poll() is None and time.monotonic() < deadline and not any(
+        name.endswith(".png") and not name.startswith(".") for name in (os.listdir(out) if out.exists() else [])
+    ):
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+    first = {name for name in os.listdir(out) if name.endswith(".png") and not name.startswith(".")}
+    assert 1 <= len(first) < 8
+    status, out_text, err = _cli("batch", folder, out, *FAST)
+    assert status == 0, err
+    assert f"{8 - len(first)} photos to process, {len(first)} already in" in out_text
+    assert sorted(name for name in os.listdir(out) if name.endswith(".png")) == [f"p{i}.png" for i in range(8)]
+    assert not [name for name in os.listdir(out) if name.endswith(PART_SUFFIX)] and not (out / LOCK_NAME).exists()
+
+
+def test_batch_says_how_to_install_ray_when_it_is_missing(folder, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    status, _, err = _cli("batch", folder, tmp_path / "out", "--engine", "ray")
+    assert status == 2 and "pip install -r requirements-ray.txt" in err and "Traceback" not in err
