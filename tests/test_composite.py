@@ -377,6 +377,15 @@ def test_mask_image():
     assert out.tolist() == [[0, 64, 128, 255, 1]]
 
 
+def test_mask_image_rounds_exactly_like_numpy_half_steps_included():
+    """OpenCV does the rounding: it must equal np.rint(a * 255) on every value, the .5 steps (half to even) too."""
+    rng = np.random.default_rng(3)
+    halves = ((np.arange(510, dtype=np.float32) + 0.5) / np.float32(255)).clip(0, 1)
+    a = np.concatenate([rng.random(200_000, dtype=np.float32), halves, np.nextafter(halves, np.float32(0))])
+    a = np.pad(a, (0, (-a.size) % 500)).reshape(-1, 500)
+    assert np.array_equal(mask_image(a), np.rint(a * np.float32(255.0)).astype(np.uint8))
+
+
 # --------------------------------------------------------------------------------- checkerboard
 
 
