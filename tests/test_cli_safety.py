@@ -277,8 +277,10 @@ def test_sigkill_mid_folder_then_skip_existing_completes_the_run(folder, tmp_pat
     assert not [n for n in os.listdir(out) if n.endswith(PART_SUFFIX)]  # the killed run's temporary file is gone
 
 
-def test_ctrl_c_mid_batch_writes_the_manifest_and_no_half_files(folder, tmp_path):
-    for index in range(3, 10):
+def _batch_with_an_output(folder: Path, tmp_path: Path, photos: int) -> tuple[subprocess.Popen, Path]:
+    """`batch` over `folder` filled up to `photos` photos, started and waited on until its first output is written
+    (or it ended, or 4 minutes passed) → (the process, its DST)."""
+    for index in range(3, photos):
         shutil.copy(folder / "p0.jpg", folder / f"p{index}.jpg")
     out = tmp_path / "out"
     process = _spawn("batch", folder, out, *FAST)
@@ -286,7 +288,12 @@ def test_ctrl_c_mid_batch_writes_the_manifest_and_no_half_files(folder, tmp_path
     while process.poll() is None and time.monotonic() < deadline and not any(
         name.endswith(".png") and not name.startswith(".") for name in (os.listdir(out) if out.exists() else [])
     ):
-        time.sleep(0.01)
+        time.sleep(0.005)
+    return process, out
+
+
+def test_ctrl_c_mid_batch_writes_the_manifest_and_no_half_files(folder, tmp_path):
+    process, out = _batch_with_an_output(folder, tmp_path, 10)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
@@ -304,15 +311,7 @@ def test_ctrl_c_mid_batch_writes_the_manifest_and_no_half_files(folder, tmp_path
 
 
 def test_sigkill_mid_batch_then_a_rerun_does_the_rest(folder, tmp_path):
-    for index in range(3, 8):
-        shutil.copy(folder / "p0.jpg", folder / f"p{index}.jpg")
-    out = tmp_path / "out"
-    process = _spawn("batch", folder, out, *FAST)
-    deadline = time.monotonic() + 240
-    while process.poll() is None and time.monotonic() < deadline and not any(
-        name.endswith(".png") and not name.startswith(".") for name in (os.listdir(out) if out.exists() else [])
-    ):
-        time.sleep(0.005)
+    process, out = _batch_with_an_output(folder, tmp_path, 8)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     first = {name for name in os.listdir(out) if name.endswith(".png") and not name.startswith(".")}
