@@ -21,6 +21,9 @@ def test_hidden_colours_are_cleared_only_where_alpha_is_zero():
     expected = view.copy()
     expected[view[..., 3] == 0, :3] = 0
     np.testing.assert_array_equal(hide_transparent_colours(view), expected)
+    for pixel in rgba[0]:  # one-pixel pictures too (OpenCV takes a 1x1 array for a scalar in some calls)
+        expected = pixel * (pixel[3] != 0)
+        np.testing.assert_array_equal(hide_transparent_colours(pixel[None, None]), expected[None, None])
     assert rgba[0, 0, 0] == 10  # the input is not modified
 
 
