@@ -27,6 +27,7 @@ from core.errors import PortraitStudioError
 from core.finishing import FinishSettings
 from core.imageio import IMAGE_SUFFIXES, encode_image
 from core.inspection import preview_copy
+from core.limits import MAX_PHOTO_BYTES
 from core.output import output_names, write_atomic
 from core.framing import FrameSettings
 from core.pipeline import process
@@ -42,7 +43,6 @@ THUMBNAIL_SIDE = 256
 #: Limits on a ZIP archive of photos: its entries, and the bytes they unpack to.
 MAX_ZIP_ENTRIES = 10_000
 MAX_ZIP_BYTES = 8 << 30
-MAX_PHOTO_BYTES = 200 << 20
 
 
 @dataclass(frozen=True)

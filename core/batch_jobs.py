@@ -30,7 +30,7 @@ from typing import Any
 from core.compose import OutputKind
 from core.errors import PortraitStudioError
 from core.imageio import IMAGE_SUFFIXES, DecodedImage, decode_image
-from core.limits import PixelLimits, pixel_limits, set_pixel_limits
+from core.limits import MAX_PHOTO_BYTES, PixelLimits, pixel_limits, set_pixel_limits
 from core.output import PART_SUFFIX, output_names
 from core.storage import FileEntry, Location
 
@@ -41,8 +41,6 @@ __all__ = [
 
 #: The folder under DST that holds one manifest per run.
 RUNS_FOLDER = "_runs"
-#: Photos larger than this many bytes are refused before they are read (a photo is rarely over 50 MB).
-MAX_PHOTO_BYTES = 200 << 20
 #: Every status row has these keys; `status` is "written", "failed", "skipped (exists)" or "not started".
 ROW_KEYS = ("input", "output", "status", "error", "seconds", "needs_a_look")
 

@@ -27,6 +27,8 @@ DEFAULT_MAX_MEGAPIXELS = 100.0
 # Panoramas reach about 10:1.
 MAX_ASPECT_RATIO = 50
 DEFAULT_WORKING_MEGAPIXELS = 4.0
+#: A photo file larger than this many bytes is refused before it is read or unpacked (photos are rarely over 50 MB).
+MAX_PHOTO_BYTES = 200 << 20
 
 
 @dataclass(frozen=True)
