@@ -120,18 +120,18 @@ def _run(args, recipe, src, dst, work, segmenter, stdout, stderr, bar) -> int:
     except EngineError as exc:
         bar.clear()
         rows = complete_rows(work.jobs, rows, src, dst, "failed", str(exc))
-        manifest = write_manifest(dst, run_id, sorted(rows, key=lambda item: item["input"]))
+        manifest = write_manifest(dst, run_id, rows)
         print(f"error: {exc}; {written} written; manifest: {dst.show(manifest)}", file=stderr)
         return 1
     except KeyboardInterrupt:
         bar.clear()
         rows = complete_rows(work.jobs, rows, src, dst, "not started", "the run was interrupted")
-        manifest = write_manifest(dst, run_id, sorted(rows, key=lambda item: item["input"]))
+        manifest = write_manifest(dst, run_id, rows)
         print(f"interrupted: {written} written; manifest: {dst.show(manifest)}", file=stderr)
         return 130
     rows = complete_rows(work.jobs, rows, src, dst)
     failed = sum(item["status"] == "failed" for item in rows)
-    manifest = write_manifest(dst, run_id, sorted(rows, key=lambda item: item["input"]))
+    manifest = write_manifest(dst, run_id, rows)
     if work.todo:
         bar.close()
     print(f"{written} written, {failed} failed, {len(work.done)} already there; manifest: {dst.show(manifest)}",

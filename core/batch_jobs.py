@@ -163,6 +163,11 @@ def row(job: Job, src: Location, dst: Location, status: str, error: str = "", se
             "needs_a_look": None if needs_a_look is None else round(needs_a_look, 4)}
 
 
+def _reason(exc: BaseException) -> str:
+    """What a status row says of an error: our own messages as they are, anything else named as unexpected."""
+    return str(exc) if isinstance(exc, PortraitStudioError) else f"unexpected {type(exc).__name__}: {exc}"
+
+
 def read_photo(job: Job, src: Location) -> DecodedImage:
     """The photo of `job`, read from SRC and decoded (raises PortraitStudioError with the reason)."""
     if job.size > MAX_PHOTO_BYTES:
@@ -191,8 +196,7 @@ def process_job(job: Job, recipe: BatchRecipe, src: Location, dst: Location, seg
                          **recipe.options)
         (write or dst.write)(job.target, result.encoded)
     except Exception as exc:  # noqa: BLE001 - one bad photo is a row, not the end of the run
-        reason = str(exc) if isinstance(exc, PortraitStudioError) else f"unexpected {type(exc).__name__}: {exc}"
-        return row(job, src, dst, "failed", reason, time.perf_counter() - start)
+        return row(job, src, dst, "failed", _reason(exc), time.perf_counter() - start)
     notes = "; ".join((*result.decoded.notes, *result.notes))
     return row(job, src, dst, "written", notes, time.perf_counter() - start, result.needs_a_look)
 
@@ -280,9 +284,7 @@ class _Writer:
         if status is None:
             return
         if errors:
-            exc = errors[0]
-            reason = str(exc) if isinstance(exc, PortraitStudioError) else f"unexpected {type(exc).__name__}: {exc}"
-            status = {**status, "status": "failed", "error": reason, "needs_a_look": None}
+            status = {**status, "status": "failed", "error": _reason(errors[0]), "needs_a_look": None}
         self.on_row(status)
 
 
@@ -299,8 +301,10 @@ def new_run_id() -> str:
 
 
 def write_manifest(dst: Location, run_id: str, rows: list[dict]) -> str:
-    """Write the run's rows to DST/_runs/<run_id>.jsonl (one JSON object per line) → the manifest's relative path."""
+    """Write the run's rows, sorted by input, to DST/_runs/<run_id>.jsonl (one JSON object per line) → the
+    manifest's relative path."""
     relative = f"{RUNS_FOLDER}/{run_id}.jsonl"
-    dst.write(relative, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in rows).encode("utf-8"))
+    ordered = sorted(rows, key=lambda item: item["input"])
+    dst.write(relative, "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in ordered).encode("utf-8"))
     return relative
 
