@@ -81,6 +81,12 @@ def _plain(value):
     return None if isinstance(value, float) and value != value else value
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of Ray's (often long, multi-line) error message, or the error's type when it has none."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _start(options: RayOptions):
     """Join the cluster at options.address, or start a private local one → (ray module, its temp dir or None)."""
     if not options.address:
@@ -111,7 +117,7 @@ def _start(options: RayOptions):
                 ray.init(address=options.address, runtime_env=runtime_env, **common)
         except Exception as exc:  # noqa: BLE001 - ConnectionError, RpcError, AuthenticationError...
             raise PortraitStudioError(
-                f"Cannot join the Ray cluster at {options.address}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
+                f"Cannot join the Ray cluster at {options.address}: {_first_line(exc)}. "
                 f"Check that `ray status --address {options.address}` answers from this machine, or leave out "
                 f"--address to start a local cluster."
             ) from None
@@ -169,8 +175,7 @@ def run_on_ray(jobs: list[Job], recipe: BatchRecipe, src: Location, dst: Locatio
             for item in rows.iter_rows():
                 on_row({key: _plain(item[key]) for key in ROW_KEYS})
         except Exception as exc:  # noqa: BLE001 - e.g. a worker that cannot load the networks ends the run
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EngineError(f"Ray stopped the run: {first}") from None
+            raise EngineError(f"Ray stopped the run: {_first_line(exc)}") from None
     finally:
         ray.shutdown()
         if temp is not None:
