@@ -13,6 +13,7 @@ branches, and U²-Net runs only on the photos where MODNet is not trusted.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,6 +82,25 @@ class CombinedOutput:
     decision: Decision | None = None
 
 
+class MemberInputs(Mapping[str, np.ndarray]):
+    """Each member's network input (float32 1×3×h×w) for one photo, by member name, each prepared on first use:
+    the salient member's input is never made for a photo the portrait member is trusted on."""
+
+    def __init__(self, image: np.ndarray, members: Mapping[str, Segmenter]) -> None:
+        self._image, self._members, self._inputs = image, members, {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._inputs:
+            self._inputs[name] = self._members[name].prepare(self._image)
+        return self._inputs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._members)
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+
 class CombinedSegmenter:
     """A registry combination (e.g. 'auto') served like one Segmenter: a portrait member, trusted when its
     mirrored views agree (`decide`), and a salient member run only when it is not.
@@ -120,12 +140,15 @@ class CombinedSegmenter:
                 f"choose one network to change the network input."
             )
 
-    def prepare(self, image: np.ndarray, settings: InferenceSettings | None = None) -> dict[str, np.ndarray]:
-        """image: uint8 HxWx3 RGB → each member's network input, by member name (preprocessing is cheap)."""
+    def prepare(self, image: np.ndarray, settings: InferenceSettings | None = None) -> MemberInputs:
+        """image: uint8 HxWx3 RGB → each member's network input, by member name: the portrait member's now, the
+        salient member's when `run` first needs it."""
         self.settings(settings)
-        return {name: member.prepare(image) for name, member in self.members.items()}
+        inputs = MemberInputs(image, self.members)
+        inputs[self.portrait.spec.name]
+        return inputs
 
-    def run(self, batches: dict[str, np.ndarray], shape: tuple[int, int]) -> CombinedOutput:
+    def run(self, batches: Mapping[str, np.ndarray], shape: tuple[int, int]) -> CombinedOutput:
         """Member inputs from `prepare` for an HxW photo → the CombinedOutput (the salient member runs only
         when the portrait member is not trusted)."""
         portrait = self.portrait.spec.name
@@ -136,7 +159,7 @@ class CombinedSegmenter:
             parts[decision.chosen] = self.salient.infer(batches[decision.chosen], shape)
         return CombinedOutput(parts[decision.chosen], parts, decision)
 
-    def infer(self, batches: dict[str, np.ndarray], shape: tuple[int, int], settings: InferenceSettings | None = None) -> np.ndarray:
+    def infer(self, batches: Mapping[str, np.ndarray], shape: tuple[int, int], settings: InferenceSettings | None = None) -> np.ndarray:
         """Member inputs from `prepare` for an HxW photo → the combined output, float32 h×w in [0, 1]."""
         self.settings(settings)
         return self.run(batches, shape).prediction

@@ -83,13 +83,14 @@ def test_the_combined_segmenter_runs_u2net_only_when_modnet_is_not_trusted():
     out = pair.run(pair.prepare(image), (64, 48))
     assert out.decision.chosen == "modnet" and set(out.parts) == {"modnet"}
     np.testing.assert_array_equal(out.prediction, agree[0])  # MODNet's matte as it is: no resampling, no blending
-    assert ("infer", None) not in salient.calls  # U²-Net was not run
+    assert salient.calls == []  # U²-Net was not run, and its input was never made
     assert pair.parameters == 20
     assert [c for c in portrait.calls if c[0] == "prepare"] == [("prepare", None)]  # each member's own input
 
     portrait.views = [_box((64, 48), 8, 8, 60, 40), _box((64, 48), 8, 8, 60, 20)]  # the views disagree
     out = pair.run(pair.prepare(image), (64, 48))
     assert out.decision.chosen == "u2netp" and set(out.parts) == {"modnet", "u2netp"}
+    assert salient.calls == [("prepare", None), ("infer", None)]  # its input made when needed, once
     np.testing.assert_array_equal(out.prediction, salient.views[0])
     np.testing.assert_array_equal(pair.predict(image), salient.views[0])
 
@@ -112,7 +113,7 @@ def test_the_real_combination_keeps_the_astronaut(astronaut):
     pair = get_segmenter(DEFAULT_MODEL, "cpu", allow_download=False)
     assert isinstance(pair, CombinedSegmenter)
     out = pair.run(pair.prepare(astronaut), astronaut.shape[:2])
-    assert out.parts["modnet"].shape == (512, 512)  # MODNet's input keeps the photo: 512×512, no padding
+    assert out.parts["modnet"].shape == (416, 416)  # MODNet's input: the photo at its measured 416 px, no padding
     assert out.decision.chosen == "modnet" and out.decision.disagreement < 0.02
     alpha = pair.segment(astronaut)
     assert alpha.shape == (512, 512)
