@@ -75,6 +75,9 @@ REMBG_INPUT = InferenceSettings(pad=False, flip=False)
 REMBG_MODES = ("plain", "post_process", "alpha_matting")
 #: The default model's members: the portrait network, trusted when its mirrored views agree, and the salient one.
 PORTRAIT, SALIENT = REGISTRY[DEFAULT_MODEL].members
+#: Other input sizes (short side, px) for the portrait network inside the combination, scored beside its registry
+#: entry's (MODNet's authors use 512; smaller is faster).
+PORTRAIT_SIZES = (384, 416, 448, 480, 512)
 #: Other limits on the portrait network's mirrored-view disagreement, scored beside the shipped MAX_DISAGREEMENT.
 THRESHOLDS = (0.05, 0.08, 0.12, 0.15, 0.2)
 #: The issue's crude rule: the portrait matte when its subject covers at least this share of the salient one's.
@@ -137,12 +140,20 @@ def available_models() -> tuple[list[str], dict[str, str]]:
     return models, skipped
 
 
+def other_portrait_sizes() -> list[int]:
+    """PORTRAIT_SIZES without the portrait network's own (its registry entry's) input size."""
+    own = InferenceSettings.for_model(REGISTRY[PORTRAIT]).size
+    return [size for size in PORTRAIT_SIZES if size != own]
+
+
 def network_runs(models: list[str]) -> list[Run]:
     """Each model with its own network input (`InferenceSettings.for_model`), then the input variants scored
     raw: the portrait network padded, the salient one on rembg's input."""
     runs = [Run(name, name, InferenceSettings.for_model(REGISTRY[name])) for name in models]
     if PORTRAIT in models:
         runs.append(Run(f"{PORTRAIT}@pad", PORTRAIT, InferenceSettings.for_model(REGISTRY[PORTRAIT], pad=True)))
+        runs += [Run(f"{PORTRAIT}@{size}", PORTRAIT, InferenceSettings.for_model(REGISTRY[PORTRAIT], input_size=size))
+                 for size in other_portrait_sizes()]
     if SALIENT in models:
         unpadded = InferenceSettings.for_model(REGISTRY[SALIENT], pad=False, flip=False)
         runs.append(Run(f"{SALIENT}@unpadded", SALIENT, unpadded))
@@ -386,16 +397,22 @@ class Photo:
             self._share = disagreement(*self.nets[PORTRAIT].views)[0]
         return self._share
 
-    def combined(self, trust_portrait: bool, always_both: bool = False) -> Pick:
-        """The combination's output: the portrait network's when trusted, else the salient one's. Time as
-        core.combine.CombinedSegmenter spends it: both inputs prepared, the salient network run only when needed
-        (`always_both`: a rule that needs both outputs for every photo)."""
-        portrait, salient = self.nets[PORTRAIT], self.nets[SALIENT]
-        seconds = portrait.seconds + salient.prepare_s
+    def combined(self, trust_portrait: bool, always_both: bool = False, portrait_run: str = PORTRAIT) -> Pick:
+        """The combination's output: the portrait network's (from `portrait_run`) when trusted, else the salient
+        one's. Time as core.combine.CombinedSegmenter spends it: the salient network's input prepared and its passes
+        run only when needed (`always_both`: a rule that needs both outputs for every photo)."""
+        portrait, salient = self.nets[portrait_run], self.nets[SALIENT]
+        seconds = portrait.seconds
         if always_both or not trust_portrait:
-            seconds += salient.infer_s
-        key = PORTRAIT if trust_portrait else SALIENT
-        return Pick(key, self.joined(key), seconds, key, self.share)
+            seconds += salient.seconds
+        key, chosen = (portrait_run, PORTRAIT) if trust_portrait else (SALIENT, SALIENT)
+        share = self.share if portrait_run == PORTRAIT else disagreement(*portrait.views)[0]
+        return Pick(key, self.joined(key), seconds, chosen, share)
+
+    def portrait_at(self, run: str) -> Pick:
+        """The shipped rule with the portrait network run as `run` (another input size)."""
+        trusted = decide(self.nets[run].views, PORTRAIT, SALIENT).chosen == PORTRAIT
+        return self.combined(trusted, portrait_run=run)
 
     def shipped(self) -> Pick:
         """The default model as it ships: core.combine.decide on the portrait network's views."""
@@ -464,6 +481,10 @@ def configs(models: list[str]) -> list[Config]:
                               lambda photo: photo.single(f"{SALIENT}@unpadded"), None))
     if not both:
         return out
+    for size in other_portrait_sizes():  # the combination with the portrait network at another input size
+        out.append(Config(f"{DEFAULT_MODEL}_{PORTRAIT}{size}", f"the default model with {PORTRAIT} at {size} px "
+                          f"(short side; its own: {InferenceSettings.for_model(REGISTRY[PORTRAIT]).size})",
+                          lambda photo, run=f"{PORTRAIT}@{size}": photo.portrait_at(run), refine, combination=True))
     for limit in THRESHOLDS:  # the combination with another limit on the disagreement
         out.append(Config(f"{DEFAULT_MODEL}_max{limit:g}",
                           f"combination, {PORTRAIT} trusted up to {_pct(limit)} disagreement",
@@ -670,8 +691,8 @@ def markdown(results: list[SetResult], config_list: list[Config], networks: list
         "## Notes",
         "",
         f"- Combinations are computed from each network's cached views; their time is what "
-        f"`core.combine.CombinedSegmenter` spends: {PORTRAIT}'s two passes, both networks' preprocessing, and "
-        f"{SALIENT}'s passes only on the photos given to it (the coverage rule needs both networks on every photo).",
+        f"`core.combine.CombinedSegmenter` spends: {PORTRAIT}'s preprocessing and two passes, and "
+        f"{SALIENT}'s preprocessing and passes only on the photos given to it (the coverage rule needs both networks on every photo).",
         f"- `{PORTRAIT}_noflip`: the first of the two cached views; its time is preprocessing + half of the two passes.",
         "- A (network output, refinement) pair shared by several configurations is refined once per photo; they "
         "share that refinement time.",

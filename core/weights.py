@@ -141,7 +141,9 @@ REGISTRY: dict[str, ModelSpec] = {
             description="MODNet, 6.5 M parameters: portrait matting network (bundled).",
             size_mb=25.9,
             input=MODNET_INPUT,
-            inference={"pad": False, "input_size": 512},
+            # 416 px, not the authors' 512: better on both dev sets and two thirds of the pixels (bench.quality,
+            # `auto_modnet<size>` rows in bench/results/quality.md)
+            inference={"pad": False, "input_size": 416},
             parameters=6_459_553,
             bundled=True,
             good_at="portraits where the person fills much of the frame: whole shoulders, clothes and hair",

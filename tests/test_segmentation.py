@@ -130,20 +130,30 @@ def test_the_pytorch_forward_pass_is_exact_against_the_loaded_model(segmenter, m
 @pytest.mark.parametrize("name", ["u2netp", "modnet"])
 def test_onnxruntime_and_pytorch_agree_within_1e_4(name, astronaut):
     """The CPU runs the bundled .onnx files in onnxruntime; PyTorch (CUDA, MPS, .pth files, other input sizes)
-    computes the same output."""
+    computes the same output: onnxruntime and PyTorch's inference copy are each within 1e-4 of the loaded
+    PyTorch model, at the network's own input size.
+
+    Both are measured against the loaded model, not against each other: MODNet's two float32 implementations
+    each lie within about 7e-5 of a float64 run, so between themselves they reach 1.004e-4 at one pixel of the
+    astronaut at 416×416 (5.5e-5 and 4.5e-5 from the loaded model)."""
     import torch
 
     from core.segmentation import get_segmenter
 
+    def first(out: torch.Tensor | tuple) -> np.ndarray:
+        return (out[0] if isinstance(out, (tuple, list)) else out)[0, 0].numpy()
+
     segmenter = get_segmenter(name, "cpu", allow_download=False)
     assert segmenter.runtime == "onnxruntime"
     batch = segmenter.prepare(astronaut)
+    assert batch.shape[-2:] == (segmenter.settings().size,) * 2  # the square astronaut at the registry's size
     got = segmenter.forward(batch)
     with torch.inference_mode():
-        out = segmenter.inference_model(torch.from_numpy(batch))
-        expected = (out[0] if isinstance(out, (tuple, list)) else out)[0, 0].numpy()
-    assert got.shape == expected.shape and got.dtype == np.float32
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+        reference = first(segmenter.model(torch.from_numpy(batch)))
+        copy = first(segmenter.inference_model(torch.from_numpy(batch)))
+    assert got.shape == reference.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, reference, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(copy, reference, rtol=0, atol=1e-4)
     odd = segmenter.prepare(astronaut, segmenter.settings().__class__(input_size=384))  # a size the export may not take
     assert segmenter.forward(odd).shape == odd.shape[-2:]
 
