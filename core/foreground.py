@@ -26,14 +26,17 @@ LARGE_RADIUS_PCT = 6.0  # first pass: broad local colour statistics (90 px on a 
 SMALL_RADIUS_PCT = 0.4  # second pass: fine correction near the edge (6 px on a 1500 px photo)
 
 
-def _fusion_means(
-    image: np.ndarray, foreground: np.ndarray, background: np.ndarray, alpha: np.ndarray, radius: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Alpha-weighted local means (F̄, B̄), float32 hxwx3, of one blur-fusion pass."""
+def _foreground_mean(foreground: np.ndarray, a: np.ndarray, blurred_alpha: np.ndarray, radius: int) -> np.ndarray:
+    """Alpha-weighted local mean F̄, float32 hxwx3, of one blur-fusion pass (`a`, `blurred_alpha`: hxwx1)."""
+    return box_mean(foreground * a, radius) / (blurred_alpha + 1e-5)
+
+
+def _fusion_means(photo: np.ndarray, alpha: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """Alpha-weighted local means (F̄, B̄) of the photo, float32 hxwx3: blur-fusion's first pass."""
     a = alpha[..., None]
     blurred_alpha = box_mean(alpha, radius)[..., None]
-    mean_fg = box_mean(foreground * a, radius) / (blurred_alpha + 1e-5)
-    mean_bg = box_mean(background * (1.0 - a), radius) / ((1.0 - blurred_alpha) + 1e-5)
+    mean_fg = _foreground_mean(photo, a, blurred_alpha, radius)
+    mean_bg = box_mean(photo * (1.0 - a), radius) / ((1.0 - blurred_alpha) + 1e-5)
     return mean_fg, mean_bg
 
 
@@ -68,9 +71,10 @@ def _local_means(image: np.ndarray, alpha: np.ndarray, work_pixels: int) -> tupl
     long_side = max(small)
     large = max(1, round(LARGE_RADIUS_PCT / 100 * long_side))
     fine = max(1, round(SMALL_RADIUS_PCT / 100 * long_side))
-    mean_fg, mean_bg = _fusion_means(photo_small, photo_small, photo_small, alpha_small, large)
+    mean_fg, mean_bg = _fusion_means(photo_small, alpha_small, large)
     first = _fuse(photo_small, alpha_small[..., None], mean_fg, mean_bg)
-    mean_fg, _ = _fusion_means(photo_small, first, mean_bg, alpha_small, fine)
+    # The second pass refines F̄ only: B̄ stays the first pass's broad estimate.
+    mean_fg = _foreground_mean(first, alpha_small[..., None], box_mean(alpha_small, fine)[..., None], fine)
     return mean_fg, mean_bg
 
 

@@ -29,6 +29,7 @@ def test_every_configuration_of_the_brief_is_scored_once():
         *(f"{DEFAULT_MODEL}_max{t:g}" for t in (0.05, 0.08, 0.12, 0.15, 0.2)),
         f"{DEFAULT_MODEL}_coverage60", f"{DEFAULT_MODEL}_{SALIENT}_refine", f"{DEFAULT_MODEL}_chosen_refine",
         f"{DEFAULT_MODEL}_matting_band1.5", *ablations,
+        *(f"{DEFAULT_MODEL}_{PORTRAIT}{size}" for size in quality.other_portrait_sizes()),
     }
     assert expected <= set(names)
 
@@ -38,6 +39,10 @@ def test_networks_run_with_their_registry_input_and_the_two_variants():
     assert runs[PORTRAIT].settings == InferenceSettings.for_model(REGISTRY[PORTRAIT])
     assert runs[f"{PORTRAIT}@pad"].settings.pad
     assert runs[f"{SALIENT}@unpadded"].settings == quality.REMBG_INPUT
+    own = runs[PORTRAIT].settings.size
+    assert own in quality.PORTRAIT_SIZES and own not in quality.other_portrait_sizes()
+    for size in quality.other_portrait_sizes():  # the portrait network at the other sizes, nothing else changed
+        assert runs[f"{PORTRAIT}@{size}"].settings == dataclasses.replace(runs[PORTRAIT].settings, input_size=size)
     assert len({run.tag() for run in runs.values()}) == len(runs)  # distinct cache keys
 
 
@@ -75,14 +80,26 @@ def test_the_rules_pick_and_time_as_the_combination_does():
     shipped = configs[DEFAULT_MODEL].pick(photo)  # 13 % > MAX_DISAGREEMENT: the salient network, run too
     assert shipped.chosen == SALIENT and shipped.seconds == pytest.approx(0.01 + 2.0 + 0.02 + 1.0)
     assert shipped.disagreement == pytest.approx(800 / 6000)
-    trusted = configs[f"{DEFAULT_MODEL}_max0.15"].pick(photo)  # the salient network is prepared but not run
-    assert trusted.chosen == PORTRAIT and trusted.seconds == pytest.approx(0.01 + 2.0 + 0.02)
+    trusted = configs[f"{DEFAULT_MODEL}_max0.15"].pick(photo)  # the salient network is neither prepared nor run
+    assert trusted.chosen == PORTRAIT and trusted.seconds == pytest.approx(0.01 + 2.0)
     covered = configs[f"{DEFAULT_MODEL}_coverage60"].pick(photo)  # 64 % ≥ 60 %; needs both networks
     assert covered.chosen == PORTRAIT and covered.seconds == pytest.approx(3.03)
     first = configs[f"{PORTRAIT}_noflip_raw"].pick(photo)
     assert first.seconds == pytest.approx(0.01 + 1.0) and np.array_equal(first.prediction, _box(10, 10, 90, 90))
     chosen = configs[f"{DEFAULT_MODEL}_chosen_refine"]
     assert chosen.settings(shipped) == RefineSettings.for_model(REGISTRY[SALIENT])
+
+
+def test_the_combination_at_another_portrait_size_reads_that_runs_views():
+    photo = _photo()
+    run = f"{PORTRAIT}@{quality.other_portrait_sizes()[0]}"
+    agree = [_box(10, 10, 90, 90)] * 2  # at this size the portrait network's views agree: it is trusted
+    photo.nets[run] = quality.NetOutput(agree, 0.01, 1.5)
+    photo.networks[run] = _Network(PORTRAIT)
+    picked = photo.portrait_at(run)
+    assert picked.chosen == PORTRAIT and picked.source == run and picked.disagreement == 0.0
+    assert picked.seconds == pytest.approx(0.01 + 1.5) and np.array_equal(picked.prediction, agree[0])
+    assert photo.shipped().chosen == SALIENT  # the registry size's views still disagree (13 %)
 
 
 def test_the_ablations_switch_each_step_of_the_core_table_once():
