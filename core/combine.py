@@ -145,7 +145,7 @@ class CombinedSegmenter:
         salient member's when `run` first needs it."""
         self.settings(settings)
         inputs = MemberInputs(image, self.members)
-        inputs[self.portrait.spec.name]
+        inputs[self.portrait.spec.name]  # made now: every photo needs it, and callers time this stage
         return inputs
 
     def run(self, batches: Mapping[str, np.ndarray], shape: tuple[int, int]) -> CombinedOutput:
