@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 import zipfile
 from urllib.parse import urljoin
@@ -85,7 +86,9 @@ def test_cancel_stops_after_the_current_photo_and_keeps_what_is_done(tmp_path, a
         page.get_by_text("8 in the batch").wait_for(timeout=60_000)
         wait_for_idle(page)
         page.get_by_role("button", name="Start").click()
-        page.get_by_text("2 of 8 · now").wait_for(timeout=120_000)  # two photos done, the third running
+        # At least two photos done and another running. Not "2 of 8" exactly: a photo takes about half a second
+        # now, and under load the browser can draw the bar's next state before it ever shows that one.
+        page.get_by_text(re.compile(r"^[2-6] of 8 · now")).wait_for(timeout=120_000)
         page.get_by_role("button", name="Cancel").click()
         wait_for_idle(page)
         caption = page.get_by_text("8 in the batch:").text_content()
