@@ -397,22 +397,24 @@ class Photo:
             self._share = disagreement(*self.nets[PORTRAIT].views)[0]
         return self._share
 
-    def combined(self, trust_portrait: bool, always_both: bool = False, portrait_run: str = PORTRAIT) -> Pick:
-        """The combination's output: the portrait network's (from `portrait_run`) when trusted, else the salient
-        one's. Time as core.combine.CombinedSegmenter spends it: the salient network's input prepared and its passes
-        run only when needed (`always_both`: a rule that needs both outputs for every photo)."""
+    def combined(
+        self, trust_portrait: bool, always_both: bool = False, portrait_run: str = PORTRAIT, share: float | None = None
+    ) -> Pick:
+        """The combination's output: the portrait network's (from `portrait_run`, whose views disagree by `share`,
+        default the registry run's) when trusted, else the salient one's. Time as core.combine.CombinedSegmenter
+        spends it: the salient network's input prepared and its passes run only when needed (`always_both`: a rule
+        that needs both outputs for every photo)."""
         portrait, salient = self.nets[portrait_run], self.nets[SALIENT]
         seconds = portrait.seconds
         if always_both or not trust_portrait:
             seconds += salient.seconds
         key, chosen = (portrait_run, PORTRAIT) if trust_portrait else (SALIENT, SALIENT)
-        share = self.share if portrait_run == PORTRAIT else disagreement(*portrait.views)[0]
-        return Pick(key, self.joined(key), seconds, chosen, share)
+        return Pick(key, self.joined(key), seconds, chosen, self.share if share is None else share)
 
     def portrait_at(self, run: str) -> Pick:
         """The shipped rule with the portrait network run as `run` (another input size)."""
-        trusted = decide(self.nets[run].views, PORTRAIT, SALIENT).chosen == PORTRAIT
-        return self.combined(trusted, portrait_run=run)
+        decision = decide(self.nets[run].views, PORTRAIT, SALIENT)
+        return self.combined(decision.chosen == PORTRAIT, portrait_run=run, share=decision.disagreement)
 
     def shipped(self) -> Pick:
         """The default model as it ships: core.combine.decide on the portrait network's views."""
