@@ -75,11 +75,17 @@ REMBG_INPUT = InferenceSettings(pad=False, flip=False)
 REMBG_MODES = ("plain", "post_process", "alpha_matting")
 #: The default model's members: the portrait network, trusted when its mirrored views agree, and the salient one.
 PORTRAIT, SALIENT = REGISTRY[DEFAULT_MODEL].members
-#: Other input sizes (short side, px) for the portrait network inside the combination, scored beside its registry
-#: entry's (MODNet's authors use 512; smaller is faster).
-PORTRAIT_SIZES = (384, 416, 448, 480, 512)
+#: Other input sizes (short side, px) for the portrait network inside the combination, its mirrored pass at its
+#: registry entry's size, scored beside the registry's input size (MODNet's authors use 512; smaller is faster).
+PORTRAIT_SIZES = (352, 384, 416, 512)
+#: Other input sizes for the portrait network's mirrored pass, its first view at the registry's input size (the
+#: same size as the first view: one scale, as before issue 16).
+MIRROR_SIZES = (256, 288, 320, 352, 384)
+#: The default model before the mirrored pass got its own size: MODNet at this size for both views, trusted up to
+#: this disagreement.
+BEFORE_SIZE, BEFORE_LIMIT = 416, 0.10
 #: Other limits on the portrait network's mirrored-view disagreement, scored beside the shipped MAX_DISAGREEMENT.
-THRESHOLDS = (0.05, 0.08, 0.12, 0.15, 0.2)
+THRESHOLDS = (0.05, 0.08, 0.10, 0.12, 0.16, 0.2)
 #: The issue's crude rule: the portrait matte when its subject covers at least this share of the salient one's.
 COVERAGE = 0.60
 #: What each dev set is, for the report (by folder name).
@@ -146,6 +152,12 @@ def other_portrait_sizes() -> list[int]:
     return [size for size in PORTRAIT_SIZES if size != own]
 
 
+def other_mirror_sizes() -> list[int]:
+    """MIRROR_SIZES without the portrait network's own (its registry entry's) mirrored-pass size."""
+    own = InferenceSettings.for_model(REGISTRY[PORTRAIT]).mirror_side
+    return [size for size in MIRROR_SIZES if size != own]
+
+
 def network_runs(models: list[str]) -> list[Run]:
     """Each model with its own network input (`InferenceSettings.for_model`), then the input variants scored
     raw: the portrait network padded, the salient one on rembg's input."""
@@ -154,6 +166,10 @@ def network_runs(models: list[str]) -> list[Run]:
         runs.append(Run(f"{PORTRAIT}@pad", PORTRAIT, InferenceSettings.for_model(REGISTRY[PORTRAIT], pad=True)))
         runs += [Run(f"{PORTRAIT}@{size}", PORTRAIT, InferenceSettings.for_model(REGISTRY[PORTRAIT], input_size=size))
                  for size in other_portrait_sizes()]
+        runs += [Run(f"{PORTRAIT}@mirror{size}", PORTRAIT,
+                     InferenceSettings.for_model(REGISTRY[PORTRAIT], mirror_size=size)) for size in other_mirror_sizes()]
+        before = InferenceSettings.for_model(REGISTRY[PORTRAIT], input_size=BEFORE_SIZE, mirror_size=0)
+        runs.append(Run(f"{PORTRAIT}@before", PORTRAIT, before))
     if SALIENT in models:
         unpadded = InferenceSettings.for_model(REGISTRY[SALIENT], pad=False, flip=False)
         runs.append(Run(f"{SALIENT}@unpadded", SALIENT, unpadded))
@@ -411,10 +427,11 @@ class Photo:
         key, chosen = (portrait_run, PORTRAIT) if trust_portrait else (SALIENT, SALIENT)
         return Pick(key, self.joined(key), seconds, chosen, self.share if share is None else share)
 
-    def portrait_at(self, run: str) -> Pick:
-        """The shipped rule with the portrait network run as `run` (another input size)."""
-        decision = decide(self.nets[run].views, PORTRAIT, SALIENT)
-        return self.combined(decision.chosen == PORTRAIT, portrait_run=run, share=decision.disagreement)
+    def portrait_at(self, run: str, limit: float = MAX_DISAGREEMENT) -> Pick:
+        """The shipped rule, trusting up to `limit` disagreement, with the portrait network run as `run` (another
+        network input)."""
+        share = disagreement(*self.nets[run].views)[0]
+        return self.combined(share <= limit, portrait_run=run, share=share)
 
     def shipped(self) -> Pick:
         """The default model as it ships: core.combine.decide on the portrait network's views."""
@@ -487,6 +504,13 @@ def configs(models: list[str]) -> list[Config]:
         out.append(Config(f"{DEFAULT_MODEL}_{PORTRAIT}{size}", f"the default model with {PORTRAIT} at {size} px "
                           f"(short side; its own: {InferenceSettings.for_model(REGISTRY[PORTRAIT]).size})",
                           lambda photo, run=f"{PORTRAIT}@{size}": photo.portrait_at(run), refine, combination=True))
+    for size in other_mirror_sizes():  # ... and with its mirrored pass at another input size
+        out.append(Config(f"{DEFAULT_MODEL}_mirror{size}", f"the default model with {PORTRAIT}'s mirrored pass at "
+                          f"{size} px (its own: {InferenceSettings.for_model(REGISTRY[PORTRAIT]).mirror_side})",
+                          lambda photo, run=f"{PORTRAIT}@mirror{size}": photo.portrait_at(run), refine, combination=True))
+    out.append(Config(f"{DEFAULT_MODEL}_before", f"the default model before: {PORTRAIT} at {BEFORE_SIZE} px for both "
+                      f"views, trusted up to {_pct(BEFORE_LIMIT)} disagreement",
+                      lambda photo: photo.portrait_at(f"{PORTRAIT}@before", BEFORE_LIMIT), refine, combination=True))
     for limit in THRESHOLDS:  # the combination with another limit on the disagreement
         out.append(Config(f"{DEFAULT_MODEL}_max{limit:g}",
                           f"combination, {PORTRAIT} trusted up to {_pct(limit)} disagreement",
@@ -695,7 +719,7 @@ def markdown(results: list[SetResult], config_list: list[Config], networks: list
         f"- Combinations are computed from each network's cached views; their time is what "
         f"`core.combine.CombinedSegmenter` spends: {PORTRAIT}'s preprocessing and two passes, and "
         f"{SALIENT}'s preprocessing and passes only on the photos given to it (the coverage rule needs both networks on every photo).",
-        f"- `{PORTRAIT}_noflip`: the first of the two cached views; its time is preprocessing + half of the two passes.",
+        f"- `{PORTRAIT}_noflip`: the first of the two cached views; its time is preprocessing + half of the two passes (the first pass costs more than that when the mirrored one is smaller).",
         "- A (network output, refinement) pair shared by several configurations is refined once per photo; they "
         "share that refinement time.",
         "- rembg's `alpha_matting` is read from the RGBA cut-out: `remove(..., only_mask=True)` returns the mask "

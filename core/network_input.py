@@ -38,12 +38,24 @@ class InferenceSettings(Settings):
         "Network input in pixels: the side of U²-Net's square input (trained at 320), the short side of "
         "MODNet's (trained at 512). Larger sees more detail and runs slower.",
     )
+    mirror_size: float = float_field(
+        0, 0, 1024, 32, "flip",
+        "Network input of the mirrored pass in pixels (0: the same as input_size). A smaller one is faster, and "
+        "seeing the photo at a second scale can find what one scale misses.",
+    )
 
     def check(self) -> None:
-        """The input size must be a whole multiple of 32 (the network halves it five times)."""
-        if self.input_size % 32:
+        """The input sizes must be whole multiples of 32 (the network halves them five times)."""
+        for name in ("input_size", "mirror_size"):
+            value = getattr(self, name)
+            if value % 32:
+                raise SettingsError(
+                    f"Setting '{name}' is {value:g}; choose a multiple of 32 such as 320, 384 or 512"
+                    + (" (or 0: the same as input_size)." if name == "mirror_size" else ".")
+                )
+        if 0 < self.mirror_size < 256:
             raise SettingsError(
-                f"Setting 'input_size' is {self.input_size:g}; choose a multiple of 32 such as 320, 384 or 512."
+                f"Setting 'mirror_size' is {self.mirror_size:g}; choose 0 (the same as input_size) or 256 to 1024."
             )
 
 
@@ -56,3 +68,8 @@ class InferenceSettings(Settings):
     def size(self) -> int:
         """The network input side in pixels."""
         return int(self.input_size)
+
+    @property
+    def mirror_side(self) -> int:
+        """The mirrored pass's network input side in pixels (`size` unless mirror_size says otherwise)."""
+        return int(self.mirror_size) or self.size

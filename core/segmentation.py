@@ -261,6 +261,16 @@ def preprocess(image: np.ndarray, spec: ModelSpec, pad_pct: float = 0.0, size: i
     return np.ascontiguousarray(resized.transpose(2, 0, 1)[None])
 
 
+def resize_batch(batch: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """batch: float32 1×3×H×W network input → the same input at frame (h, w): area when shrinking, else bilinear
+    (the normalisation is per channel and affine, so resizing after it equals resizing before it)."""
+    height, width = frame
+    image = batch[0].transpose(1, 2, 0)
+    shrinking = height * width <= image.shape[0] * image.shape[1]
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(resized.transpose(2, 0, 1)[None])
+
+
 def normalize_prediction(d0: np.ndarray) -> np.ndarray:
     """d0: float32 S×S network output → min–max normalised float32 S×S in [0, 1] (all 0 if constant)."""
     low, high = float(d0.min()), float(d0.max())
@@ -474,9 +484,25 @@ class Segmenter:
         settings = self.settings(settings)
         views = [self._output(batch)]
         if settings.flip:
-            views.append(self._output(np.ascontiguousarray(batch[..., ::-1]))[:, ::-1])
+            views.append(self._mirrored_output(batch, shape, settings))
         top, left, height, width = photo_box(shape, batch.shape[-2:], settings.pad_fraction_pct)
         return [np.ascontiguousarray(view[top : top + height, left : left + width]) for view in views]
+
+    def _mirrored_output(self, batch: np.ndarray, shape: tuple[int, int], settings: InferenceSettings) -> np.ndarray:
+        """The mirrored pass over `batch`'s frame, flipped back: float32 H'×W' in [0, 1]. With a `mirror_side`
+        other than `size`, the mirrored input is `batch` resized to that side's frame and the output is resized
+        back (bilinear when enlarging, area when shrinking), so both views cover the same pixels."""
+        mirrored = np.ascontiguousarray(batch[..., ::-1])
+        frame = batch.shape[-2:]
+        if settings.mirror_side != settings.size:
+            small = network_frame(shape, self.spec.input, settings.mirror_side, settings.pad_fraction_pct)
+            if small != tuple(frame):
+                mirrored = resize_batch(mirrored, small)
+        output = self._output(mirrored)[:, ::-1]
+        if output.shape != tuple(frame):
+            enlarging = output.shape[0] * output.shape[1] <= frame[0] * frame[1]
+            output = cv2.resize(output, (frame[1], frame[0]), interpolation=cv2.INTER_LINEAR if enlarging else cv2.INTER_AREA)
+        return np.ascontiguousarray(output)
 
     def join_views(self, views: list[np.ndarray]) -> np.ndarray:
         """The views of `infer_views` as one output, as `spec.input.mirror_combine` says: U²-Net keeps the

@@ -570,7 +570,8 @@ def test_a_single_network_brings_its_own_defaults_and_network_input(media, astro
     assert_clean(at.sidebar.selectbox(key="model").set_value("modnet").run())
     assert at.slider(key=refine_key("feather_sigma_pct")).value == pytest.approx(0.7)
     assert at.toggle(key=refine_key("edge_aware")).value is RefineSettings().edge_aware
-    assert at.slider(key=ui.state.settings_key(InferenceSettings, "input_size")).value == 416  # MODNet's measured size
+    assert at.slider(key=ui.state.settings_key(InferenceSettings, "input_size")).value == 384  # MODNet's measured sizes
+    assert at.slider(key=ui.state.settings_key(InferenceSettings, "mirror_size")).value == 320
 
 
 def test_tuning_reset_restores_defaults(tuning):

@@ -26,10 +26,11 @@ def test_every_configuration_of_the_brief_is_scored_once():
     expected = {
         PORTRAIT, f"{PORTRAIT}_raw", f"{PORTRAIT}_noflip", f"{PORTRAIT}_noflip_raw", f"{PORTRAIT}_pad_raw",
         SALIENT, f"{SALIENT}_raw", f"{SALIENT}_unpadded_raw",
-        *(f"{DEFAULT_MODEL}_max{t:g}" for t in (0.05, 0.08, 0.12, 0.15, 0.2)),
+        *(f"{DEFAULT_MODEL}_max{t:g}" for t in (0.05, 0.08, 0.1, 0.12, 0.16, 0.2)), f"{DEFAULT_MODEL}_before",
         f"{DEFAULT_MODEL}_coverage60", f"{DEFAULT_MODEL}_{SALIENT}_refine", f"{DEFAULT_MODEL}_chosen_refine",
         f"{DEFAULT_MODEL}_matting_band1.5", *ablations,
         *(f"{DEFAULT_MODEL}_{PORTRAIT}{size}" for size in quality.other_portrait_sizes()),
+        *(f"{DEFAULT_MODEL}_mirror{size}" for size in quality.other_mirror_sizes()),
     }
     assert expected <= set(names)
 
@@ -43,6 +44,12 @@ def test_networks_run_with_their_registry_input_and_the_two_variants():
     assert own in quality.PORTRAIT_SIZES and own not in quality.other_portrait_sizes()
     for size in quality.other_portrait_sizes():  # the portrait network at the other sizes, nothing else changed
         assert runs[f"{PORTRAIT}@{size}"].settings == dataclasses.replace(runs[PORTRAIT].settings, input_size=size)
+    mirror = runs[PORTRAIT].settings.mirror_side
+    assert mirror in quality.MIRROR_SIZES and mirror not in quality.other_mirror_sizes()
+    for size in quality.other_mirror_sizes():  # ... and its mirrored pass at the other sizes
+        assert runs[f"{PORTRAIT}@mirror{size}"].settings == dataclasses.replace(runs[PORTRAIT].settings, mirror_size=size)
+    before = runs[f"{PORTRAIT}@before"].settings  # the one-scale rule it replaced: both views at 416 px
+    assert before.size == before.mirror_side == quality.BEFORE_SIZE == 416
     assert len({run.tag() for run in runs.values()}) == len(runs)  # distinct cache keys
 
 
@@ -63,11 +70,11 @@ def _box(top: int, left: int, bottom: int, right: int) -> np.ndarray:
 
 
 def _photo() -> quality.Photo:
-    """The portrait network's views disagree on 800 of 6000 subject pixels (13 %); its subject (the larger
+    """The portrait network's views disagree on 960 of 5920 subject pixels (16 %); its subject (the larger
     view, 6400 px) covers 64 % of the salient network's (the whole 100×100 frame)."""
     sample = Sample("x", np.zeros((100, 100, 3), np.uint8), np.zeros((100, 100), bool))
     nets = {
-        PORTRAIT: quality.NetOutput([_box(10, 10, 90, 90), _box(10, 10, 90, 80)], 0.01, 2.0),
+        PORTRAIT: quality.NetOutput([_box(10, 10, 90, 90), _box(10, 10, 90, 78)], 0.01, 2.0),
         SALIENT: quality.NetOutput([_box(0, 0, 100, 100)] * 2, 0.02, 1.0),
     }
     return quality.Photo(sample, nets, {name: _Network(name) for name in nets})
@@ -76,11 +83,11 @@ def _photo() -> quality.Photo:
 def test_the_rules_pick_and_time_as_the_combination_does():
     configs = {c.name: c for c in quality.configs([PORTRAIT, SALIENT])}
     photo = _photo()
-    assert photo.share == pytest.approx(800 / 6000)
-    shipped = configs[DEFAULT_MODEL].pick(photo)  # 13 % > MAX_DISAGREEMENT: the salient network, run too
+    assert photo.share == pytest.approx(960 / 5920)
+    shipped = configs[DEFAULT_MODEL].pick(photo)  # 16 % > MAX_DISAGREEMENT: the salient network, run too
     assert shipped.chosen == SALIENT and shipped.seconds == pytest.approx(0.01 + 2.0 + 0.02 + 1.0)
-    assert shipped.disagreement == pytest.approx(800 / 6000)
-    trusted = configs[f"{DEFAULT_MODEL}_max0.15"].pick(photo)  # the salient network is neither prepared nor run
+    assert shipped.disagreement == pytest.approx(960 / 5920)
+    trusted = configs[f"{DEFAULT_MODEL}_max0.2"].pick(photo)  # the salient network is neither prepared nor run
     assert trusted.chosen == PORTRAIT and trusted.seconds == pytest.approx(0.01 + 2.0)
     covered = configs[f"{DEFAULT_MODEL}_coverage60"].pick(photo)  # 64 % ≥ 60 %; needs both networks
     assert covered.chosen == PORTRAIT and covered.seconds == pytest.approx(3.03)
@@ -99,7 +106,18 @@ def test_the_combination_at_another_portrait_size_reads_that_runs_views():
     picked = photo.portrait_at(run)
     assert picked.chosen == PORTRAIT and picked.source == run and picked.disagreement == 0.0
     assert picked.seconds == pytest.approx(0.01 + 1.5) and np.array_equal(picked.prediction, agree[0])
-    assert photo.shipped().chosen == SALIENT  # the registry size's views still disagree (13 %)
+    assert photo.shipped().chosen == SALIENT  # the registry size's views still disagree (16 %)
+
+
+def test_the_rule_before_reads_its_own_run_and_its_own_limit():
+    photo = _photo()
+    run = f"{PORTRAIT}@before"
+    views = [_box(0, 0, 100, 100), _box(0, 0, 100, 89)]  # disagree on 1100 of 9450 subject px: 11.6 %
+    photo.nets[run] = quality.NetOutput(views, 0.01, 1.5)
+    photo.networks[run] = _Network(PORTRAIT)
+    before = {c.name: c for c in quality.configs([PORTRAIT, SALIENT])}[f"{DEFAULT_MODEL}_before"].pick(photo)
+    assert before.chosen == SALIENT and before.disagreement == pytest.approx(1100 / 9450)  # over its 10 %
+    assert photo.portrait_at(run).chosen == PORTRAIT  # within the shipped limit (14 %)
 
 
 def test_the_ablations_switch_each_step_of_the_core_table_once():

@@ -154,7 +154,7 @@ def test_onnxruntime_and_pytorch_agree_within_1e_4(name, astronaut):
     assert got.shape == reference.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, reference, rtol=0, atol=1e-4)
     np.testing.assert_allclose(copy, reference, rtol=0, atol=1e-4)
-    odd = segmenter.prepare(astronaut, segmenter.settings().__class__(input_size=384))  # a size the export may not take
+    odd = segmenter.prepare(astronaut, segmenter.settings().__class__(input_size=448))  # a size the export may not take
     assert segmenter.forward(odd).shape == odd.shape[-2:]
 
 
@@ -271,6 +271,43 @@ def test_input_size_must_be_a_multiple_of_32():
     assert InferenceSettings(input_size=384).size == 384
     with pytest.raises(SettingsError, match="multiple of 32"):
         InferenceSettings(input_size=333)
+
+
+def test_the_mirrored_pass_size_is_its_own_or_the_input_size():
+    assert InferenceSettings(input_size=384).mirror_side == 384  # 0: the same as the input
+    assert InferenceSettings(input_size=384, mirror_size=320).mirror_side == 320
+    with pytest.raises(SettingsError, match="'mirror_size' is 300; choose a multiple of 32"):
+        InferenceSettings(mirror_size=300)
+    with pytest.raises(SettingsError, match="choose 0"):
+        InferenceSettings(mirror_size=224)
+
+
+class _RecordingNetwork(Segmenter):
+    """A u2netp Segmenter whose forward pass returns 1 where the input's first channel is positive, else 0, at the
+    input's size, and keeps every input it got (no weights loaded)."""
+
+    spec = SPEC
+
+    def __init__(self) -> None:
+        self.inputs: list[np.ndarray] = []
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        self.inputs.append(batch.copy())
+        return (batch[0, 0] > 0).astype(np.float32)
+
+
+def test_the_mirrored_pass_runs_at_its_own_size_and_comes_back_over_the_same_pixels():
+    batch = np.full((1, 3, 320, 320), -1.0, np.float32)
+    batch[..., 160:] = 1.0  # the right half positive: the network finds it
+    net = _RecordingNetwork()
+    views = Segmenter.infer_views(net, batch, (320, 320), InferenceSettings(pad=False, mirror_size=256))
+    assert [b.shape for b in net.inputs] == [(1, 3, 320, 320), (1, 3, 256, 256)]
+    mirrored = net.inputs[1][0, 0]
+    assert (mirrored[:, :128] == 1.0).all() and (mirrored[:, 128:] == -1.0).all()  # flipped, then shrunk by area
+    assert views[0].shape == views[1].shape == (320, 320)
+    assert (views[0][:, :160] == 0).all() and (views[0][:, 160:] == 1).all()
+    assert (views[1][:, :155] == 0).all() and (views[1][:, 165:] == 1).all()  # flipped back, enlarged bilinearly
+    assert 0 < views[1][0, 160] < 1  # the one edge, interpolated
 
 
 def test_a_larger_input_size_reaches_the_network(segmenter, astronaut):
