@@ -62,7 +62,7 @@ def decide(views: list[np.ndarray], portrait_name: str = "modnet", salient_name:
     share, area = disagreement(views[0], views[1])
     if share <= MAX_DISAGREEMENT:
         return Decision(portrait_name, share, area, (
-            f"The portrait network ({portrait_name}) gives the same matte for the photo and its mirror image "
+            f"The portrait network ({portrait_name}) gives about the same matte for the photo and its mirror image "
             f"(they differ on {share:.1%} of the person, at most {MAX_DISAGREEMENT:.0%} allowed), so its matte "
             f"is used: it keeps shoulders, clothes and hair whole."
         ))
