@@ -491,18 +491,15 @@ class Segmenter:
     def _mirrored_output(self, batch: np.ndarray, shape: tuple[int, int], settings: InferenceSettings) -> np.ndarray:
         """The mirrored pass over `batch`'s frame, flipped back: float32 H'×W' in [0, 1]. With a `mirror_side`
         other than `size`, the mirrored input is `batch` resized to that side's frame and the output is resized
-        back (bilinear when enlarging, area when shrinking), so both views cover the same pixels."""
+        back (`resize_prediction`), so both views cover the same pixels."""
         mirrored = np.ascontiguousarray(batch[..., ::-1])
         frame = batch.shape[-2:]
         if settings.mirror_side != settings.size:
             small = network_frame(shape, self.spec.input, settings.mirror_side, settings.pad_fraction_pct)
             if small != tuple(frame):
                 mirrored = resize_batch(mirrored, small)
-        output = self._output(mirrored)[:, ::-1]
-        if output.shape != tuple(frame):
-            enlarging = output.shape[0] * output.shape[1] <= frame[0] * frame[1]
-            output = cv2.resize(output, (frame[1], frame[0]), interpolation=cv2.INTER_LINEAR if enlarging else cv2.INTER_AREA)
-        return np.ascontiguousarray(output)
+        output = np.ascontiguousarray(self._output(mirrored)[:, ::-1])
+        return output if output.shape == tuple(frame) else resize_prediction(output, tuple(frame))
 
     def join_views(self, views: list[np.ndarray]) -> np.ndarray:
         """The views of `infer_views` as one output, as `spec.input.mirror_combine` says: U²-Net keeps the
