@@ -30,18 +30,18 @@ class InferenceSettings(Settings):
     )
     flip: bool = bool_field(
         True, "flip",
-        "Also look at the mirrored photo and keep what either view finds: fewer dropped shoulders and hair "
-        "(twice the network time).",
-    )
-    input_size: float = float_field(
-        320, 256, 1024, 32, "input_size",
-        "Network input in pixels: the side of U²-Net's square input (trained at 320), the short side of "
-        "MODNet's (trained at 512). Larger sees more detail and runs slower.",
+        "Also look at the mirrored photo and join the two views (U²-Net keeps what either finds, MODNet "
+        "averages them): fewer dropped shoulders and hair, for one more network pass.",
     )
     mirror_size: float = float_field(
         0, 0, 1024, 32, "flip",
         "Network input of the mirrored pass in pixels (0: the same as input_size). A smaller one is faster, and "
         "seeing the photo at a second scale can find what one scale misses.",
+    )
+    input_size: float = float_field(
+        320, 256, 1024, 32, "input_size",
+        "Network input in pixels: the side of U²-Net's square input (trained at 320), the short side of "
+        "MODNet's (trained at 512). Larger sees more detail and runs slower.",
     )
 
     def check(self) -> None:
