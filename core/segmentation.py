@@ -247,9 +247,8 @@ def preprocess(image: np.ndarray, spec: ModelSpec, pad_pct: float = 0.0, size: i
     top, left, height, width = photo_box(image.shape[:2], (frame_h, frame_w), pad_pct)
     if facts.resample == "lanczos":
         resized = lanczos_resize(np.ascontiguousarray(image), width, height)
-    else:  # area when shrinking; bilinear when enlarging (an area upscale repeats pixels in blocks)
-        shrinking = width * height <= image.shape[0] * image.shape[1]
-        resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    else:
+        resized = _resize_image(image, (height, width))
     if top or left:
         resized = cv2.copyMakeBorder(
             resized, top, frame_h - top - height, left, frame_w - left - width, cv2.BORDER_REPLICATE
@@ -261,14 +260,18 @@ def preprocess(image: np.ndarray, spec: ModelSpec, pad_pct: float = 0.0, size: i
     return np.ascontiguousarray(resized.transpose(2, 0, 1)[None])
 
 
-def resize_batch(batch: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
-    """batch: float32 1×3×H×W network input → the same input at frame (h, w): area when shrinking, else bilinear
-    (the normalisation is per channel and affine, so resizing after it equals resizing before it)."""
+def _resize_image(image: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """HxWxC image → frame (h, w): area when shrinking; bilinear when enlarging (an area upscale repeats pixels
+    in blocks)."""
     height, width = frame
-    image = batch[0].transpose(1, 2, 0)
-    shrinking = height * width <= image.shape[0] * image.shape[1]
-    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-    return np.ascontiguousarray(resized.transpose(2, 0, 1)[None])
+    shrinking = width * height <= image.shape[0] * image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+
+
+def resize_batch(batch: np.ndarray, frame: tuple[int, int]) -> np.ndarray:
+    """batch: float32 1×3×H×W network input → the same input at frame (h, w), resized as `preprocess` resizes
+    (the normalisation is per channel and affine, so resizing after it equals resizing before it)."""
+    return np.ascontiguousarray(_resize_image(batch[0].transpose(1, 2, 0), frame).transpose(2, 0, 1)[None])
 
 
 def normalize_prediction(d0: np.ndarray) -> np.ndarray:
@@ -493,13 +496,13 @@ class Segmenter:
         other than `size`, the mirrored input is `batch` resized to that side's frame and the output is resized
         back (`resize_prediction`), so both views cover the same pixels."""
         mirrored = np.ascontiguousarray(batch[..., ::-1])
-        frame = batch.shape[-2:]
+        frame = tuple(batch.shape[-2:])
         if settings.mirror_side != settings.size:
             small = network_frame(shape, self.spec.input, settings.mirror_side, settings.pad_fraction_pct)
-            if small != tuple(frame):
+            if small != frame:
                 mirrored = resize_batch(mirrored, small)
         output = np.ascontiguousarray(self._output(mirrored)[:, ::-1])
-        return output if output.shape == tuple(frame) else resize_prediction(output, tuple(frame))
+        return output if output.shape == frame else resize_prediction(output, frame)
 
     def join_views(self, views: list[np.ndarray]) -> np.ndarray:
         """The views of `infer_views` as one output, as `spec.input.mirror_combine` says: U²-Net keeps the
