@@ -7,7 +7,10 @@ estimator of Forte and Pitié ("Approximate fast foreground colour estimation", 
 alpha-weighted means of foreground and background give F = F̄ + α(I − αF̄ − (1 − α)B̄).
 
 The smooth local means are computed at a reduced resolution (at most `work_pixels`) and scaled up;
-the per-pixel correction runs at full resolution, so cost stays linear and bounded on big photos.
+the per-pixel correction runs at full resolution, so cost stays linear and bounded on big photos. The
+first pass's wide means are computed coarser still (`COARSE_RADIUS`), and its estimate only where α is
+strictly between 0 and 1: elsewhere the second pass needs just the photo. That costs a third less and
+leaves `bench.colour`'s edge error the same to 0.01 level (README, "Speed").
 """
 
 from __future__ import annotations
@@ -24,20 +27,35 @@ WORK_PIXELS = 1_500_000
 STRIP_ROWS = 256  # the band's pixels are estimated a strip of rows at a time (bounded memory)
 LARGE_RADIUS_PCT = 6.0  # first pass: broad local colour statistics (90 px on a 1500 px photo)
 SMALL_RADIUS_PCT = 0.4  # second pass: fine correction near the edge (6 px on a 1500 px photo)
+COARSE_RADIUS = 24  # the first pass runs where its radius is about this many pixels (`_broad_means`)
 
 
-def _foreground_mean(foreground: np.ndarray, a: np.ndarray, blurred_alpha: np.ndarray, radius: int) -> np.ndarray:
-    """Alpha-weighted local mean F̄, float32 hxwx3, of one blur-fusion pass (`a`, `blurred_alpha`: hxwx1)."""
-    return box_mean(foreground * a, radius) / (blurred_alpha + 1e-5)
+def _weighted_mean(weighted: np.ndarray, blurred_alpha: np.ndarray, radius: int) -> np.ndarray:
+    """F̄ = box(F·α) / box(α), float32 hxwx3, from `weighted` = F·α (hxwx3) and box(α) (hxwx1)."""
+    return box_mean(weighted, radius) / (blurred_alpha + 1e-5)
 
 
 def _fusion_means(photo: np.ndarray, alpha: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
     """Alpha-weighted local means (F̄, B̄) of the photo, float32 hxwx3: blur-fusion's first pass."""
     a = alpha[..., None]
     blurred_alpha = box_mean(alpha, radius)[..., None]
-    mean_fg = _foreground_mean(photo, a, blurred_alpha, radius)
+    mean_fg = _weighted_mean(photo * a, blurred_alpha, radius)
     mean_bg = box_mean(photo * (1.0 - a), radius) / ((1.0 - blurred_alpha) + 1e-5)
     return mean_fg, mean_bg
+
+
+def _broad_means(photo: np.ndarray, alpha: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first pass's means (F̄, B̄) over a window of `radius` px, float32 at a resolution where that radius is
+    about COARSE_RADIUS px (the photo's own if smaller): a box mean that wide is smooth, so it is computed on a
+    smaller copy (INTER_AREA) and sampled back bilinearly, at a sixteenth or less of the cost."""
+    scale = min(1.0, COARSE_RADIUS / radius)
+    if scale < 1.0:
+        height, width = alpha.shape
+        coarse = (max(1, round(width * scale)), max(1, round(height * scale)))
+        photo = cv2.resize(photo, coarse, interpolation=cv2.INTER_AREA)
+        alpha = cv2.resize(alpha, coarse, interpolation=cv2.INTER_AREA)
+        radius = max(1, round(radius * coarse[0] / width))
+    return _fusion_means(photo, alpha, radius)
 
 
 def _fuse(image: np.ndarray, a: np.ndarray, mean_fg: np.ndarray, mean_bg: np.ndarray) -> np.ndarray:
@@ -58,8 +76,17 @@ def _sample(image: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return samples.reshape(-1, 3)[:count]
 
 
+def _at(means: np.ndarray, ys: np.ndarray, xs: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """float32 hxwx3 smooth local means covering an HxW grid (`shape`) → Nx3 at its N pixels (ys, xs): read
+    directly at the same size, bilinearly (pixel centres aligned) at another."""
+    if means.shape[:2] == shape:
+        return means[ys, xs]
+    return _sample(means, (ys + 0.5) * (means.shape[0] / shape[0]) - 0.5, (xs + 0.5) * (means.shape[1] / shape[1]) - 0.5)
+
+
 def _local_means(image: np.ndarray, alpha: np.ndarray, work_pixels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Blur-fusion's smooth local means (F̄, B̄), float32 hxwx3 at about `work_pixels` (full size if smaller)."""
+    """Blur-fusion's smooth local means (F̄, B̄), float32 hxwx3: F̄ at about `work_pixels` (full size if smaller),
+    B̄ coarser (`_broad_means`)."""
     height, width = alpha.shape
     scale = min(1.0, (work_pixels / (height * width)) ** 0.5)
     small = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -71,11 +98,17 @@ def _local_means(image: np.ndarray, alpha: np.ndarray, work_pixels: int) -> tupl
     long_side = max(small)
     large = max(1, round(LARGE_RADIUS_PCT / 100 * long_side))
     fine = max(1, round(SMALL_RADIUS_PCT / 100 * long_side))
-    mean_fg, mean_bg = _fusion_means(photo_small, alpha_small, large)
-    first = _fuse(photo_small, alpha_small[..., None], mean_fg, mean_bg)
-    # The second pass refines F̄ only: B̄ stays the first pass's broad estimate.
-    mean_fg = _foreground_mean(first, alpha_small[..., None], box_mean(alpha_small, fine)[..., None], fine)
-    return mean_fg, mean_bg
+    broad_fg, broad_bg = _broad_means(photo_small, alpha_small, large)
+    # The second pass refines F̄ only (B̄ stays the first pass's broad estimate), averaging the first pass's
+    # F·α. Where α is 0 or 1 that is the photo's I·α (the first pass gives F = I at α = 1), so the first
+    # pass's F is computed at the soft pixels only.
+    weighted = photo_small * alpha_small[..., None]
+    ys, xs = np.nonzero((alpha_small > 0.0) & (alpha_small < 1.0))
+    a = alpha_small[ys, xs][:, None]
+    shape = alpha_small.shape
+    first = _fuse(photo_small[ys, xs], a, _at(broad_fg, ys, xs, shape), _at(broad_bg, ys, xs, shape))
+    weighted[ys, xs] = first * a
+    return _weighted_mean(weighted, box_mean(alpha_small, fine)[..., None], fine), broad_bg
 
 
 def _band_estimates(
@@ -97,12 +130,7 @@ def _band_estimates(
         mean_fg, mean_bg = means
         ys, xs = np.nonzero(band)
         ys += top
-        if mean_fg.shape[:2] != (height, width):  # the local means are smooth: sample them bilinearly
-            map_x = (xs + 0.5) * (mean_fg.shape[1] / width) - 0.5
-            map_y = (ys + 0.5) * (mean_fg.shape[0] / height) - 0.5
-            fg, bg = _sample(mean_fg, map_y, map_x), _sample(mean_bg, map_y, map_x)
-        else:
-            fg, bg = mean_fg[ys, xs], mean_bg[ys, xs]
+        fg, bg = _at(mean_fg, ys, xs, (height, width)), _at(mean_bg, ys, xs, (height, width))
         yield rows, band, _fuse(image[ys, xs].astype(np.float32) / 255.0, alpha[ys, xs][:, None], fg, bg)
 
 

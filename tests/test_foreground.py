@@ -85,3 +85,45 @@ def test_float_round_off_just_under_one_is_left_as_the_photo():
     alpha = np.full((6, 6), np.float32(1.0) - np.float32(6e-8), np.float32)  # a blurred 1.0, not quite 1
     alpha[:, :2] = 0.0
     np.testing.assert_array_equal(decontaminate(image, alpha), image)
+
+
+def _dense_blur_fusion(photo: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Forte and Pitié's two passes over every pixel, written out plainly: the reference for the shortcuts."""
+    import cv2
+
+    from core.foreground import LARGE_RADIUS_PCT, SMALL_RADIUS_PCT
+
+    def box(x, r):
+        return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), normalize=True, borderType=cv2.BORDER_REPLICATE)
+
+    image, a = photo.astype(np.float32) / 255.0, alpha[..., None]
+    large = max(1, round(LARGE_RADIUS_PCT / 100 * max(alpha.shape)))
+    fine = max(1, round(SMALL_RADIUS_PCT / 100 * max(alpha.shape)))
+    blurred = box(alpha, large)[..., None]
+    mean_fg = box(image * a, large) / (blurred + 1e-5)
+    mean_bg = box(image * (1 - a), large) / ((1 - blurred) + 1e-5)
+    first = np.clip(mean_fg + a * (image - a * mean_fg - (1 - a) * mean_bg), 0, 1)
+    mean_fg = box(first * a, fine) / (box(alpha, fine)[..., None] + 1e-5)
+    return np.clip(mean_fg + a * (image - a * mean_fg - (1 - a) * mean_bg), 0, 1)
+
+
+def test_the_second_pass_over_soft_pixels_only_equals_the_dense_computation(monkeypatch):
+    import core.foreground
+
+    monkeypatch.setattr(core.foreground, "COARSE_RADIUS", 10**6)  # the first pass at full size, as the reference
+    photo, alpha = _scene(120, 160, 10)
+    photo[:, :, 2] = np.arange(160, dtype=np.uint8)[None, :]  # colours that vary, so the windows differ
+    band = (alpha > 0) & (alpha < 1)
+    np.testing.assert_allclose(estimate_foreground(photo, alpha)[band], _dense_blur_fusion(photo, alpha)[band], atol=1e-5)
+
+
+def test_the_coarse_first_pass_stays_within_a_fraction_of_a_level(monkeypatch):
+    import core.foreground
+
+    photo, alpha = _scene(600, 800, 12)
+    photo[:, :, 2] = (np.arange(800) * 255 // 799).astype(np.uint8)[None, :]
+    band = (alpha > 0) & (alpha < 1)
+    coarse = estimate_foreground(photo, alpha)
+    monkeypatch.setattr(core.foreground, "COARSE_RADIUS", 10**6)
+    full = estimate_foreground(photo, alpha)
+    assert np.abs(coarse - full)[band].mean() * 255 < 0.1
