@@ -467,8 +467,10 @@ def _process_all(
     Each result is written atomically (`core.output.write_atomic`); the closing count is of files written.
     `skip_existing` leaves a target that exists alone; `report` receives one row per job (also after Ctrl-C).
     """
+    from core.memory import keep_freed_memory_for_reuse
     from core.pipeline import process
 
+    keep_freed_memory_for_reuse()  # each photo reuses the memory the last one freed (no fresh page faults)
     written: list[Path] = []
     skipped: list[Path] = []
     rows: list[dict] = []

@@ -58,6 +58,11 @@ class Server:
     pid: int
     log: Path
 
+    def environment(self) -> dict[str, str]:
+        """The server process's environment variables (Linux /proc)."""
+        raw = Path(f"/proc/{self.pid}/environ").read_bytes()
+        return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+
     def rss_mb(self) -> float:
         """Resident memory of the server process now, in MB."""
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
@@ -68,12 +73,14 @@ class Server:
 
 @contextmanager
 def streamlit_server(script: str = "Home.py", timeout: float = 90.0, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Run `streamlit run script` on 127.0.0.1 and a free port; yields the Server once healthy."""
+    """Run `streamlit run script` on 127.0.0.1 and a free port (app.py: `python app.py`, as the README starts it,
+    which execs the same command with the allocator's settings); yields the Server once healthy."""
     port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"streamlit-{port}.log"
+    launcher = [sys.executable, script] if script == "app.py" else [sys.executable, "-m", "streamlit", "run", script]
     command = [
-        sys.executable, "-m", "streamlit", "run", script, "--server.address", "127.0.0.1", "--server.port", str(port),
+        *launcher, "--server.address", "127.0.0.1", "--server.port", str(port),
         "--server.headless", "true", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false",
     ]
     with open(log_path, "wb") as log:

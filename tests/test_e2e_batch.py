@@ -1,4 +1,4 @@
-"""End to end in real headless Chromium: the Batch page with `streamlit run app.py` (the streamed ZIP route)."""
+"""End to end in real headless Chromium: the Batch page with `python app.py` (the streamed ZIP route)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.memory import ALLOCATOR_ENVIRONMENT
 from tests.browser_support import (
     ARTIFACTS, chromium_browser, go_to, require_chromium, streamlit_server, wait_for_idle, watch_page,
 )
@@ -33,6 +34,8 @@ def test_a_batch_of_photos_and_a_zip_in_a_real_browser(tmp_path, astronaut):
         zipped.writestr("shoot/broken.jpg", b"\xff\xd8 not a photo")
     files.append(archive)
     with streamlit_server("app.py") as server, chromium_browser() as browser:
+        # `python app.py` started the server (the same process, exec'd) with the allocator set up (core.memory)
+        assert ALLOCATOR_ENVIRONMENT.items() <= server.environment().items()
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         problems = watch_page(page)
         page.goto(server.url)

@@ -46,3 +46,26 @@ def test_the_budget_comes_from_the_environment(monkeypatch):
     for bad in ("lots", "nan", ""):
         monkeypatch.setenv("PORTRAIT_STUDIO_CACHE_MB", bad)
         assert cache_budget_bytes() == int(DEFAULT_CACHE_MB * 2**20)
+
+
+def test_freed_memory_goes_back_once_per_idle_spell_not_while_photos_keep_coming(monkeypatch):
+    import ui.engine
+
+    calls = []
+    monkeypatch.setattr(ui.engine, "release_free_memory", lambda: calls.append(True))
+    idle = ui.engine.IDLE_BEFORE_TRIM_S
+    trimmed = ui.engine.trim_when_idle(100.0, None, 100.0 + idle - 0.1)  # used moments ago: keep it for the next run
+    assert calls == [] and trimmed is None
+    trimmed = ui.engine.trim_when_idle(100.0, trimmed, 100.0 + idle)  # left alone long enough: give it back
+    assert calls == [True] and trimmed == 100.0
+    trimmed = ui.engine.trim_when_idle(100.0, trimmed, 100.0 + 10 * idle)  # still idle: nothing new to give back
+    assert calls == [True] and trimmed == 100.0
+    trimmed = ui.engine.trim_when_idle(500.0, trimmed, 500.0 + idle)  # used again, then idle again
+    assert calls == [True, True] and trimmed == 500.0
+
+
+def test_the_cache_notes_when_it_was_last_asked(monkeypatch):
+    cache = LRUCache(1 << 20)
+    monkeypatch.setattr("ui.engine.time.monotonic", lambda: 42.0)
+    cache.get_or_create("k", lambda: np.zeros(4))
+    assert cache.last_used == 42.0

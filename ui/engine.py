@@ -7,12 +7,14 @@ network again. The cache is shared by every browser session and bounded in bytes
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import math
 import os
 import sys
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -26,7 +28,7 @@ from core.composite import Background
 from core.finishing import FinishSettings
 from core.framing import FrameSettings
 from core.imageio import DecodedImage, decode_image
-from core.memory import release_free_memory
+from core.memory import keep_freed_memory_for_reuse, release_free_memory
 from core.inspection import PREVIEW_SIDE, preview_copy, resize_alpha
 from core.pipeline import OutputKind, StageTimer, alpha_from_prediction, final_alpha, predict
 from core.refine import RefineSettings
@@ -96,9 +98,11 @@ class LRUCache(Generic[K, V]):
         self._lock = threading.Lock()
         self.total_bytes = 0
         self.hits = self.misses = 0
+        self.last_used = time.monotonic()  # every script run that works on a photo asks the cache first
 
     def get_or_create(self, key: K, create: Callable[[], V]) -> tuple[V, bool]:
         """(value, True if it was computed now)."""
+        self.last_used = time.monotonic()
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -126,22 +130,45 @@ class LRUCache(Generic[K, V]):
 def shared_cache() -> LRUCache[tuple, object]:
     """The process-wide cache, shared by all sessions; keys start with what they hold ("decoded", "prediction",
     "preview", "preview_alphas", "refined", "alphas"). Starts the memory trimmer with it: whatever fills the cache also frees big arrays."""
-    memory_trimmer()
-    return LRUCache(cache_budget_bytes())
+    cache = LRUCache(cache_budget_bytes())
+    memory_trimmer(cache)
+    return cache
 
 
 TRIM_EVERY_S = 5.0
+#: Freed memory stays for reuse while the cache was asked within this many seconds (`core.memory`).
+IDLE_BEFORE_TRIM_S = 15.0
+
+
+def trim_when_idle(last_used: float, trimmed_after: float | None, now: float) -> float | None:
+    """One look of the trimmer (monotonic seconds): gives the freed memory back once the cache has been left alone
+    IDLE_BEFORE_TRIM_S since `last_used`, unless that was done for this `last_used` already; returns the
+    `last_used` it has trimmed after (the argument for the next look)."""
+    if last_used != trimmed_after and now - last_used >= IDLE_BEFORE_TRIM_S:
+        release_free_memory()
+        return last_used
+    return trimmed_after
 
 
 @st.cache_resource(show_spinner=False)
-def memory_trimmer() -> threading.Thread:
-    """A daemon thread, one per process, that gives freed heap pages back to the system every TRIM_EVERY_S
-    seconds (`core.memory`): a page's full-size arrays are freed only when its script run ends, and without
-    this an idle server kept 5.2 GB after three 95 MP photos (bench/results/memory.md)."""
+def memory_trimmer(_cache: LRUCache) -> threading.Thread:
+    """A daemon thread, one per process, that gives freed heap pages back to the system (`core.memory`) once
+    the cache has not been used for IDLE_BEFORE_TRIM_S seconds, checking every TRIM_EVERY_S: a page's full-size
+    arrays are freed only when its script run ends, and without this an idle server kept 5.2 GB after three
+    95 MP photos (bench/results/memory.md). While photos keep coming, the freed memory stays resident so that
+    the next run reuses it instead of faulting in fresh pages (`core.memory`: fully with `python app.py`)."""
+    keep_freed_memory_for_reuse()
+    cache_ref = weakref.ref(_cache)  # a cleared cache_resource ends its thread instead of keeping the cache alive
+
     def loop() -> None:
+        trimmed_after = None
         while True:
             time.sleep(TRIM_EVERY_S)
-            release_free_memory()
+            cache = cache_ref()
+            if cache is None:
+                return
+            trimmed_after = trim_when_idle(cache.last_used, trimmed_after, time.monotonic())
+            cache = None
 
     thread = threading.Thread(target=loop, name="portrait-studio-memory-trimmer", daemon=True)
     thread.start()
@@ -152,7 +179,13 @@ def memory_trimmer() -> threading.Thread:
 def shared_segmenter(model: str, device: str = "auto") -> Segmenter | CombinedSegmenter:
     """The model, loaded once per process for every page and session (weights must be on disk)."""
     print(f"[portrait-studio] loading model {model} on {device}", file=sys.stderr, flush=True)
-    return get_segmenter(model, device, allow_download=False)
+    segmenter = get_segmenter(model, device, allow_download=False)
+    # Streamlit runs a full garbage collection after every script run (runner.postScriptGC), holding the GIL
+    # while the next run and the pictures' requests wait: 0.1 s or more with the libraries and networks
+    # loaded. Everything alive now lives as long as the process: the collector need not look at it again.
+    gc.collect()
+    gc.freeze()
+    return segmenter
 
 
 def decode_upload(upload: Upload) -> tuple[DecodedImage, float]:
