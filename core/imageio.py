@@ -37,6 +37,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError, features
 
 from core.errors import ImageDecodeError, ImageTooLargeError, PortraitStudioError, SettingsError
 from core.limits import MAX_ASPECT_RATIO, pixel_limits
+from core.png import encode_png
 
 try:  # optional: HEIC/HEIF input (iPhone photos); everything else works without it
     import pillow_heif
@@ -47,9 +48,7 @@ else:
 
 MAX_IMAGE_PIXELS: int = pixel_limits().max_pixels  # the limit at import; decode_image reads the current one
 
-# zlib level for PNG: on a 12 MP cut-out, level 1 writes in 439 ms what level 3 writes in 549 ms and level 6 in
-# 1037 ms, for 3 % and 15 % more bytes (bench/results/png.md; the composite on a colour: 722 / 769 / 1512 ms,
-# bench/results/speed.md).
+# zlib level for PNG (`core.png`): level 1 against 3 and 6, in time and bytes, in bench/results/png.md.
 PNG_COMPRESS_LEVEL = 1
 #: True when pillow-heif is installed and registered, so HEIC/HEIF photos can be read.
 HEIF_SUPPORTED: bool = pillow_heif is not None
@@ -197,13 +196,13 @@ def encode_image(
             "or turn lossless off."
         )
     density = None if dpi is None else _check_dpi(dpi)
+    if key == "png":
+        return encode_png(arr, PNG_COMPRESS_LEVEL, density)
     q = _DEFAULT_QUALITY if quality is None else int(quality)
     extra = {} if density is None else {"dpi": density}
     buf = io.BytesIO()
     img = Image.fromarray(arr)
-    if key == "png":
-        img.save(buf, "PNG", compress_level=PNG_COMPRESS_LEVEL, **extra)
-    elif key == "jpeg":
+    if key == "jpeg":
         img.save(buf, "JPEG", quality=q, **extra)
     elif key == "webp" and lossless:
         img.save(buf, "WEBP", lossless=True, quality=q, exact=True)  # exact: keep colours under alpha 0
