@@ -105,7 +105,7 @@ def sessions(folder: Path) -> dict:
         paths.append(path)
         del image
     samples: list[tuple[float, float]] = []
-    with streamlit_server() as server, chromium_browser() as browser:
+    with streamlit_server("app.py") as server, chromium_browser() as browser:  # as the README starts it
         stop = threading.Event()
 
         def sample() -> None:
@@ -161,7 +161,7 @@ def report(results: dict, out: Path) -> None:
         lines += [
             "## Three dashboard sessions with 95 MP photos", "",
             *([f"(From the run of {results['sessions_from']}.)", ""] if "sessions_from" in results else []),
-            f"A `streamlit run` server; {s['sessions']} Chromium sessions upload a {s['photo']} each, at once, on the "
+            f"A server started as the README starts it (`python app.py`); {s['sessions']} Chromium sessions upload a {s['photo']} each, at once, on the "
             f"Replace page (default model and settings); server RSS sampled every 0.2 s. Cache budget {s['cache_budget_mb']:g} MB.", "",
             "| | server RSS |", "| --- | --- |",
             f"| before the uploads | {s['before_mb']} MB |",

@@ -25,7 +25,7 @@ import functools
 #: Blocks up to this size come from the heap, where the next photo reuses them (glibc's largest allowed value).
 HEAP_BLOCK_MAX = 32 << 20
 #: glibc hands the heap's free top back by itself only beyond this; `release_free_memory` does the rest.
-AUTO_TRIM_BEYOND = 1 << 30
+AUTO_TRIM_BEYOND = 256 << 20
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 
 #: The same, and one heap for every thread, as the environment variables glibc reads when a process starts: what
