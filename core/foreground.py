@@ -10,7 +10,7 @@ The smooth local means are computed at a reduced resolution (at most `work_pixel
 the per-pixel correction runs at full resolution, so cost stays linear and bounded on big photos. The
 first pass's wide means are computed coarser still (`COARSE_RADIUS`), and its estimate only where α is
 strictly between 0 and 1: elsewhere the second pass needs just the photo. That costs a third less and
-leaves `bench.colour`'s edge error the same to 0.01 level (README, "Speed").
+leaves `bench.colour`'s edge error the same to 0.01 level (README, "Benchmarks").
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ A server that runs each request in a new thread (Streamlit starts one per script
 too: a new thread gets one of glibc's per-thread heaps, which hand whole 64 MB regions back as soon as
 they are free, and big arrays above glibc's adaptive threshold are fresh `mmap`s, so every run touches
 its ~100 MB of temporaries for the first time. On this machine's virtual CPUs a page fault costs 10-15 µs: 20 000 faults,
-0.2-0.4 s of a 2 MP photo's run (README, "Speed"). With ALLOCATOR_ENVIRONMENT (`python app.py` sets it) a
+0.2-0.4 s of a 2 MP photo's run (README, "Benchmarks"). With ALLOCATOR_ENVIRONMENT (`python app.py` sets it) a
 run reuses what the previous one freed; `release_free_memory`, called when the server is idle, still gives
 it all back.
 """

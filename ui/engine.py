@@ -182,7 +182,9 @@ def shared_segmenter(model: str, device: str = "auto") -> Segmenter | CombinedSe
     segmenter = get_segmenter(model, device, allow_download=False)
     # Streamlit runs a full garbage collection after every script run (runner.postScriptGC), holding the GIL
     # while the next run and the pictures' requests wait: 0.1 s or more with the libraries and networks
-    # loaded. Everything alive now lives as long as the process: the collector need not look at it again.
+    # loaded. What is alive now (modules, the networks) mostly lives as long as the process, so the collector
+    # stops looking at it: frozen objects are still freed when their last reference goes, only cycles among
+    # them are no longer collected.
     gc.collect()
     gc.freeze()
     return segmenter
