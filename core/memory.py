@@ -6,13 +6,14 @@ left the server at 5.2 GB while idle, though only 0.9 GB was still referenced; `
 it back to what is in use (bench/results/memory.md). Other C libraries (macOS, Windows, musl) have no such
 call and manage this their own way: there this is a no-op.
 
-A server that runs each request in a new thread (Streamlit starts one per script run) pays the other way
-too: a new thread gets one of glibc's per-thread heaps, which hand whole 64 MB regions back as soon as
-they are free, and big arrays above glibc's adaptive threshold are fresh `mmap`s, so every run touches
-its ~100 MB of temporaries for the first time. On this machine's virtual CPUs a page fault costs 10-15 µs: 20 000 faults,
-0.2-0.4 s of a 2 MP photo's run (README, "Benchmarks"). With ALLOCATOR_ENVIRONMENT (`python app.py` sets it) a
-run reuses what the previous one freed; `release_free_memory`, called when the server is idle, still gives
-it all back.
+Giving back too eagerly costs time instead: a server that runs each request in a new thread (Streamlit
+starts one per script run) gets one of glibc's per-thread heaps, which hand whole 64 MB regions back as
+soon as they are free, and big arrays above glibc's adaptive threshold are fresh `mmap`s, so every run
+touches its ~100 MB of temporaries for the first time. On this machine's virtual CPUs a page fault costs
+10-15 µs: 20 000 faults, 0.2-0.4 s of a 2 MP photo's run (README, "Benchmarks"). With ALLOCATOR_ENVIRONMENT
+(`python app.py` sets it) a run reuses what the previous one freed; `release_free_memory`, called when the
+server is idle, still gives it all back. The command line, one thread, needs only the thresholds
+(`keep_freed_memory_for_reuse`).
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ def _libc_function(name: str):
 
 
 def keep_freed_memory_for_reuse() -> bool:
-    """Blocks up to HEAP_BLOCK_MAX from the heap and no automatic trimming below AUTO_TRIM_BEYOND, for the
-    calling thread's heap (the main thread's, in the command line): the next photo reuses what the last one
-    freed. True where the C library took the settings (glibc)."""
+    """Blocks up to HEAP_BLOCK_MAX from the heap and no automatic trimming below AUTO_TRIM_BEYOND, for the whole
+    process from now on: the next photo reuses what the last one freed (in a heap that is not handed back with
+    its thread: the command line's main thread). True where the C library took the settings (glibc)."""
     mallopt = _libc_function("mallopt")
     if mallopt is None:
         return False
