@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 import re
 
 import numpy as np
-from PIL import Image
+
+from core.imageio import PNG_COMPRESS_LEVEL
+from core.png import encode_png
 
 _TEMPLATE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><style>
@@ -75,9 +76,7 @@ def _as_uint8_image(image: np.ndarray, name: str) -> np.ndarray:
 def png_data_uri(image: np.ndarray) -> str:
     """Encode a uint8 grey/RGB/RGBA array as a lossless ``data:image/png;base64,...`` URI."""
     arr = _as_uint8_image(image, "image")
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(encode_png(arr, PNG_COMPRESS_LEVEL)).decode("ascii")
 
 
 def comparison_html(
