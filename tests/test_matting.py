@@ -167,6 +167,20 @@ def test_only_tiles_touching_the_band_are_solved():
     assert big["tiles"] == len(band_tiles(trimap, big["tile_px"]))
 
 
+@pytest.mark.parametrize("solve_scale", [1, 3])
+def test_the_tiled_solve_has_no_seams(solve_scale):
+    """Many small tiles give the one-tile (whole photo) answer: the halos carry everything a core and its
+    one-pixel ring of upsampling coefficients depend on."""
+    image, _, rough, _ = _strands_scene(h=120, w=150)
+    band = 4.0 * solve_scale
+    common = dict(solve_scale=solve_scale, tolerance=1e-7, iterations=3000)
+    tiled_info: dict = {}
+    tiled = matte_band(image, rough, band, tile_px=8, info=tiled_info, **common)
+    whole = matte_band(image, rough, band, tile_px=150, **common)
+    assert tiled_info["tiles"] > 10
+    np.testing.assert_allclose(tiled, whole, atol=2e-4)
+
+
 def test_nothing_unknown_and_tiny_or_border_cases():
     image = np.full((40, 50, 3), 128, np.uint8)
     empty = np.zeros((40, 50), np.float32)
