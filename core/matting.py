@@ -463,7 +463,8 @@ def _upsample_solution(solver: _Solver, x: np.ndarray, small_image: np.ndarray, 
 
     The coefficients of the solved matte's colour model are upsampled bilinearly, tile by tile
     (tiles side by side as one wide image, each with a one-pixel ring so that no tile reads another's
-    values), and applied to the full-size colours, so detail finer than the solve's pixels comes back.
+    values), and applied to the full-size colours of all tiles at once, so detail finer than the solve's
+    pixels comes back.
     """
     tiles = solver.tiles
     t_small = tiles.tile
@@ -474,19 +475,29 @@ def _upsample_solution(solver: _Solver, x: np.ndarray, small_image: np.ndarray, 
     ring = np.arange(size) - 1
     rows = np.clip(tiles.rows[:, None] * t_small + ring, 0, h_small - 1) - tiles.rows[:, None] * t_small + 1
     cols = np.clip(tiles.cols[:, None] * t_small + ring, 0, w_small - 1) - tiles.cols[:, None] * t_small + 1
-    coef = coef[:, rows[:, :, None], np.arange(n)[:, None, None], cols[:, None, :]]  # (4, n, t+2, t+2)
+    coef = coef[:, rows.T[:, :, None], np.arange(n)[None, :, None], cols[None, :, :]]  # (4, t+2, n, t+2)
     t_full = t_small * k
+    core = slice(k, k + t_full)
     big = np.empty((4, n, t_full, t_full), np.float32)
     for c in range(4):
-        up = cv2.resize(coef[c].reshape(n * size, size), (size * k, n * size * k), interpolation=cv2.INTER_LINEAR)
-        big[c] = up.reshape(n, size * k, size * k)[:, k:k + t_full, k:k + t_full]
-    out = alpha.copy()
+        up = cv2.resize(coef[c].reshape(size, n * size), (n * size * k, size * k), interpolation=cv2.INTER_LINEAR)
+        big[c] = up.reshape(size * k, n, size * k)[core, :, core].swapaxes(0, 1)
+    # the full-size grid of tiles (the last row and column of tiles may reach past the photo)
     h, w = alpha.shape
-    for i, (row, col) in enumerate(zip(tiles.rows * t_full, tiles.cols * t_full)):  # tens to hundreds of tiles
-        rows_in, cols_in = slice(row, min(row + t_full, h)), slice(col, min(col + t_full, w))
-        th, tw = rows_in.stop - row, cols_in.stop - col  # tiles on the last row / column may be cut
-        colours = image[rows_in, cols_in].astype(np.float32) * np.float32(1 / 255)
-        solved = big[0, i, :th, :tw] + np.einsum("chw,hwc->hw", big[1:, i, :th, :tw], colours)
-        inside = unknown[rows_in, cols_in]
-        out[rows_in, cols_in][inside] = np.clip(solved[inside], 0.0, 1.0)
-    return out
+    grid_h, grid_w = tiles.ny * t_full, tiles.nx * t_full
+    out = np.zeros((grid_h, grid_w), np.float32)
+    out[:h, :w] = alpha
+    colours = np.zeros((grid_h, grid_w, 3), np.uint8)
+    colours[:h, :w] = image
+    inside = np.zeros((grid_h, grid_w), bool)
+    inside[:h, :w] = unknown
+
+    def cells(plane: np.ndarray) -> np.ndarray:  # (ny·T, nx·T[, 3]) → (ny, T, nx, T[, 3]): index [rows, :, cols]
+        return plane.reshape(tiles.ny, t_full, tiles.nx, t_full, *plane.shape[2:])
+
+    rgb = cells(colours)[tiles.rows, :, tiles.cols].astype(np.float32) * np.float32(1 / 255)  # (n, T, T, 3)
+    solved = big[0] + big[1] * rgb[..., 0] + big[2] * rgb[..., 1] + big[3] * rgb[..., 2]
+    out_cells = cells(out)
+    out_cells[tiles.rows, :, tiles.cols] = np.where(
+        cells(inside)[tiles.rows, :, tiles.cols], np.clip(solved, 0.0, 1.0), out_cells[tiles.rows, :, tiles.cols])
+    return out[:h, :w]
