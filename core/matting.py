@@ -463,8 +463,8 @@ def _upsample_solution(solver: _Solver, x: np.ndarray, small_image: np.ndarray, 
 
     The coefficients of the solved matte's colour model are upsampled bilinearly, tile by tile
     (tiles side by side as one wide image, each with a one-pixel ring so that no tile reads another's
-    values), and applied to the full-size colours of all tiles at once, so detail finer than the solve's
-    pixels comes back.
+    values), and applied to the full-size colours (all whole tiles at once), so detail finer than the
+    solve's pixels comes back.
     """
     tiles = solver.tiles
     t_small = tiles.tile
@@ -482,22 +482,29 @@ def _upsample_solution(solver: _Solver, x: np.ndarray, small_image: np.ndarray, 
     for c in range(4):
         up = cv2.resize(coef[c].reshape(size, n * size), (n * size * k, size * k), interpolation=cv2.INTER_LINEAR)
         big[c] = up.reshape(size * k, n, size * k)[core, :, core].swapaxes(0, 1)
-    # the full-size grid of tiles (the last row and column of tiles may reach past the photo)
+    out = alpha.copy()
     h, w = alpha.shape
-    grid_h, grid_w = tiles.ny * t_full, tiles.nx * t_full
-    out = np.zeros((grid_h, grid_w), np.float32)
-    out[:h, :w] = alpha
-    colours = np.zeros((grid_h, grid_w, 3), np.uint8)
-    colours[:h, :w] = image
-    inside = np.zeros((grid_h, grid_w), bool)
-    inside[:h, :w] = unknown
+    ny, nx = h // t_full, w // t_full  # the grid cells that lie wholly inside the photo
 
-    def cells(plane: np.ndarray) -> np.ndarray:  # (ny·T, nx·T[, 3]) → (ny, T, nx, T[, 3]): index [rows, :, cols]
-        return plane.reshape(tiles.ny, t_full, tiles.nx, t_full, *plane.shape[2:])
+    def cells(plane: np.ndarray) -> np.ndarray:  # HxW[x3] → (ny, T, nx, T[, 3]) view of the whole cells
+        return plane[:ny * t_full, :nx * t_full].reshape(ny, t_full, nx, t_full, *plane.shape[2:])
 
-    rgb = cells(colours)[tiles.rows, :, tiles.cols].astype(np.float32) * np.float32(1 / 255)  # (n, T, T, 3)
-    solved = big[0] + big[1] * rgb[..., 0] + big[2] * rgb[..., 1] + big[3] * rgb[..., 2]
-    out_cells = cells(out)
-    out_cells[tiles.rows, :, tiles.cols] = np.where(
-        cells(inside)[tiles.rows, :, tiles.cols], np.clip(solved, 0.0, 1.0), out_cells[tiles.rows, :, tiles.cols])
-    return out[:h, :w]
+    whole = (tiles.rows < ny) & (tiles.cols < nx)
+    rows, cols = tiles.rows[whole], tiles.cols[whole]
+    if len(rows):
+        grid = cells(out)
+        solved = _colour_model(big[:, whole], cells(image)[rows, :, cols])
+        grid[rows, :, cols] = np.where(cells(unknown)[rows, :, cols], solved, grid[rows, :, cols])
+    for i in np.flatnonzero(~whole):  # the last row and column of tiles, cut by the photo's edge
+        rows_in = slice(tiles.rows[i] * t_full, min((tiles.rows[i] + 1) * t_full, h))
+        cols_in = slice(tiles.cols[i] * t_full, min((tiles.cols[i] + 1) * t_full, w))
+        solved = _colour_model(big[:, i, :rows_in.stop - rows_in.start, :cols_in.stop - cols_in.start], image[rows_in, cols_in])
+        inside = unknown[rows_in, cols_in]
+        out[rows_in, cols_in][inside] = solved[inside]
+    return out
+
+
+def _colour_model(coef: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """coef float32 (4, ...) = (b, a_R, a_G, a_B), colours uint8 (..., 3) → α = b + a·I, float32 (...) in [0, 1]."""
+    rgb = colours.astype(np.float32) * np.float32(1 / 255)
+    return np.clip(coef[0] + np.einsum("c...,...c->...", coef[1:], rgb), 0.0, 1.0)
