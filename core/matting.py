@@ -57,6 +57,7 @@ SOFT_LOW, SOFT_HIGH = 0.02, 0.98
 SOLVE_BAND_PX = 3.0
 DEFAULT_SMOOTHNESS = 1e-4
 DEFAULT_PRIOR = 1e-4
+UPSAMPLE_CHUNK_PX = 1 << 18  # the guided upsampling applies the colour model to about this many pixels at a time
 
 
 def _check_image(image: Any, shape: tuple[int, int]) -> np.ndarray:
@@ -489,13 +490,14 @@ def _upsample_solution(solver: _Solver, x: np.ndarray, small_image: np.ndarray, 
     def cells(plane: np.ndarray) -> np.ndarray:  # HxW[x3] → (ny, T, nx, T[, 3]) view of the whole cells
         return plane[:ny * t_full, :nx * t_full].reshape(ny, t_full, nx, t_full, *plane.shape[2:])
 
-    whole = (tiles.rows < ny) & (tiles.cols < nx)
-    rows, cols = tiles.rows[whole], tiles.cols[whole]
-    if len(rows):
-        grid = cells(out)
-        solved = _colour_model(big[:, whole], cells(image)[rows, :, cols])
-        grid[rows, :, cols] = np.where(cells(unknown)[rows, :, cols], solved, grid[rows, :, cols])
-    for i in np.flatnonzero(~whole):  # the last row and column of tiles, cut by the photo's edge
+    grid, colours, inside = cells(out), cells(image), cells(unknown)
+    whole = np.flatnonzero((tiles.rows < ny) & (tiles.cols < nx))
+    step = max(1, UPSAMPLE_CHUNK_PX // t_full**2)  # bounded temporaries on big photos
+    for chunk in (whole[i:i + step] for i in range(0, len(whole), step)):
+        rows, cols = tiles.rows[chunk], tiles.cols[chunk]
+        solved = _colour_model(big[:, chunk], colours[rows, :, cols])
+        grid[rows, :, cols] = np.where(inside[rows, :, cols], solved, grid[rows, :, cols])
+    for i in np.flatnonzero((tiles.rows >= ny) | (tiles.cols >= nx)):  # the last row and column, cut by the edge
         rows_in = slice(tiles.rows[i] * t_full, min((tiles.rows[i] + 1) * t_full, h))
         cols_in = slice(tiles.cols[i] * t_full, min((tiles.cols[i] + 1) * t_full, w))
         solved = _colour_model(big[:, i, :rows_in.stop - rows_in.start, :cols_in.stop - cols_in.start], image[rows_in, cols_in])
