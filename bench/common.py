@@ -105,3 +105,12 @@ def shown(path: Path) -> str:
     """A path for messages: relative to the checkout when inside it."""
     path = Path(path).resolve()
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def write_keeping_notes(path: Path, lines: list[str]) -> None:
+    """Write a results file's generated `lines`, keeping the old file's notes: everything from its first "## "
+    heading on (measurements and reasons written by hand, which a rerun must not erase)."""
+    path = Path(path)
+    old = path.read_text().splitlines() if path.is_file() else []
+    notes = next((old[i:] for i, line in enumerate(old) if line.startswith("## ")), [])
+    path.write_text("\n".join([*lines, *([""] + notes if notes else [])]) + "\n")

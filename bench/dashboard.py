@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from bench.common import RESULTS, loadavg, revision, shown
+from bench.common import RESULTS, loadavg, revision, shown, write_keeping_notes
 from bench.speed import source_photo
 from core.composite import Background
 from core.pipeline import StageTimer, process
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> None:
         f"| **what the dashboard adds** (timer in the page) | **{timer_s - direct_s:+.2f}** | target: at most +0.30 |",
         f"| what the dashboard adds, waited for with Playwright's locators | {browser_s[WAITS[1]] - direct_s:+.2f} | |",
     ]
-    args.out.write_text("\n".join(lines) + "\n")
+    write_keeping_notes(args.out, lines)
     print("\n".join(lines))
     print(f"wrote {shown(args.out)}")
 

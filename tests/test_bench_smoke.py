@@ -46,6 +46,17 @@ def test_bench_finds_the_shared_data_beside_the_checkout():
     assert common.RESULTS == BENCH / "results" and common.CACHE_DIR == common.RESULTS / "cache"
 
 
+def test_a_rerun_keeps_the_results_files_notes(tmp_path):
+    from bench.common import write_keeping_notes
+
+    out = tmp_path / "r.md"
+    write_keeping_notes(out, ["# T", "", "| a | 1 |"])
+    assert out.read_text() == "# T\n\n| a | 1 |\n"
+    out.write_text(out.read_text() + "\nthis run only\n\n## Why\n\nreasons\n")
+    write_keeping_notes(out, ["# T", "", "| a | 2 |"])
+    assert out.read_text() == "# T\n\n| a | 2 |\n\n## Why\n\nreasons\n"
+
+
 def test_no_bench_module_imports_another_modules_private_names():
     offences = []
     for name, tree in _sources().items():
