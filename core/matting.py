@@ -261,7 +261,8 @@ class _Tiles:
     def gather(self, padded: np.ndarray) -> np.ndarray:
         """Padded array → (S, n, S) float32 stack of the tiles with their halos, S = tile + 2·halo."""
         size, skip = self.tile + 2 * self.halo, self.margin - self.halo
-        windows = np.lib.stride_tricks.sliding_window_view(padded[skip:padded.shape[0] - skip, skip:padded.shape[1] - skip], (size, size))
+        inner = padded[skip:padded.shape[0] - skip, skip:padded.shape[1] - skip]  # `halo` zeros on every side
+        windows = np.lib.stride_tricks.sliding_window_view(inner, (size, size))
         return np.ascontiguousarray(windows[self.rows * self.tile, self.cols * self.tile].swapaxes(0, 1))
 
     def cores(self, stack: np.ndarray) -> np.ndarray:
