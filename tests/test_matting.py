@@ -167,8 +167,8 @@ def test_only_tiles_touching_the_band_are_solved():
     assert big["tiles"] == len(band_tiles(trimap, big["tile_px"]))
 
 
-@pytest.mark.parametrize("solve_scale", [1, 3])
-def test_the_tiled_solve_has_no_seams(solve_scale, monkeypatch):
+@pytest.mark.parametrize("solve_scale, radius", [(1, 1), (3, 1), (2, 2)])
+def test_the_tiled_solve_has_no_seams(solve_scale, radius, monkeypatch):
     """Many small tiles give the one-tile (whole photo) answer: the halos carry everything a core and its
     one-pixel ring of upsampling coefficients depend on (the upsampling here one tile at a time)."""
     import core.matting
@@ -176,7 +176,7 @@ def test_the_tiled_solve_has_no_seams(solve_scale, monkeypatch):
     monkeypatch.setattr(core.matting, "UPSAMPLE_CHUNK_PX", 1)
     image, _, rough, _ = _strands_scene(h=120, w=150)
     band = 4.0 * solve_scale
-    common = dict(solve_scale=solve_scale, tolerance=1e-7, iterations=3000)
+    common = dict(solve_scale=solve_scale, radius=radius, tolerance=1e-7, iterations=3000)
     tiled_info: dict = {}
     tiled = matte_band(image, rough, band, tile_px=8, info=tiled_info, **common)
     whole = matte_band(image, rough, band, tile_px=150, **common)
